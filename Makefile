@@ -1,0 +1,63 @@
+# Makefile for the chat extension (PGXS).
+#
+# The PGXS include is guarded: on a fresh machine there is no pg_config PGXS
+# file yet, and `make test` / `make demo` must still run to install it first.
+
+EXTENSION   = chat
+MODULE_big  = chat
+EXTVERSION  = 1.0
+
+CORE_SRCS   = $(sort $(wildcard src/core/*.c))
+PG_SRCS     = $(sort $(wildcard src/pg/*.c))
+OBJS        = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
+DATA        = $(sort $(wildcard src/sql/chat--*.sql))
+
+PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered
+SHLIB_LINK  = -lwslay -ljansson -lssl -lcrypto
+
+PG_CONFIG  ?= pg_config
+PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+.PHONY: test demo deps unit format lint bench
+
+ifneq ($(wildcard $(PGXS)),)
+# Our functions gain nothing from JIT inlining; skip the clang bitcode.
+override with_llvm = no
+include $(PGXS)
+else
+all install:
+	@echo "PostgreSQL server headers are missing: run 'make deps' first" >&2; exit 1
+endif
+
+# Install the Debian packages the build and the tests need (root or sudo).
+deps:
+	@test/deps.sh
+
+# Every test: unit (ASan/UBSan), pg_regress, isolation, integration, ...
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory install
+	@test/run
+
+# The product: a throwaway cluster with the worker and demo data.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory install
+	@demo/run
+
+# The pure-C core's unit tests, built standalone with sanitizers.
+unit:
+	@test/unit/run
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory install
+	@bench/run
+
+format:
+	clang-format -i src/core/*.[ch] src/pg/*.[ch] test/unit/*.[ch]
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--suppress=missingIncludeSystem -Isrc src/core

@@ -1,0 +1,82 @@
+/*
+ * http.h
+ *	  HTTP/1.1 request parsing for the worker's port: the WebSocket upgrade
+ *	  (RFC 6455 section 4.2), /healthz, /metrics and static pages, plus small
+ *	  response builders.  Pure functions over caller buffers: no I/O.
+ */
+#ifndef CHAT_HTTP_H
+#define CHAT_HTTP_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+/* Largest request head (request line + headers) accepted. */
+#define HTTP_MAX_HEAD 16384
+
+typedef enum http_parse_status
+{
+	HTTP_INCOMPLETE = 0,		/* need more bytes; nothing consumed */
+	HTTP_COMPLETE,				/* *req filled; head ends at req->head_len */
+	HTTP_BAD_REQUEST,			/* malformed: answer 400 */
+	HTTP_TOO_LARGE				/* head over HTTP_MAX_HEAD: answer 431 */
+} http_parse_status;
+
+/*
+ * A parsed request.  Strings are NUL-terminated copies owned by the struct
+ * (fixed-size fields; a value that does not fit makes the request bad,
+ * except token which may be up to HTTP_MAX_HEAD).
+ */
+typedef struct http_request
+{
+	size_t		head_len;		/* bytes of the head incl. the blank line */
+	char		method[16];
+	char		path[256];		/* without the query string, percent-decoded */
+	char		token[HTTP_MAX_HEAD];	/* ?token= (decoded) or Bearer; "" */
+	char		origin[256];
+	char		ws_key[64];		/* Sec-WebSocket-Key, "" if absent */
+	char		forwarded_for[64];
+	int			ws_version;		/* Sec-WebSocket-Version, 0 if absent */
+	bool		upgrade_websocket;	/* Upgrade: websocket (case-insensitive) */
+	bool		connection_upgrade; /* Connection header lists "upgrade" */
+	bool		http11;			/* HTTP/1.1 (not 1.0) */
+} http_request;
+
+/*
+ * http_parse_request parses buf[0..len).  It never reads beyond len and
+ * never writes beyond *req.
+ */
+extern http_parse_status http_parse_request(const char *buf, size_t len,
+											http_request *req);
+
+/*
+ * http_ws_accept computes Sec-WebSocket-Accept for key into out (at least
+ * 29 bytes): base64(SHA-1(key + GUID)) via OpenSSL.  Returns false when the
+ * key is not a base64 16-byte nonce.
+ */
+extern bool http_ws_accept(const char *key, char *out, size_t outlen);
+
+/*
+ * http_upgrade_response writes the 101 response.  Returns its length, or -1
+ * when it does not fit.
+ */
+extern int	http_upgrade_response(const char *accept, char *out, size_t outlen);
+
+/*
+ * http_response writes a complete response with Content-Length and
+ * Connection: close.  reason is the phrase for status (http_reason if NULL).
+ * Returns the length, or -1 when it does not fit.
+ */
+extern int	http_response(int status, const char *content_type,
+						  const char *body, size_t body_len,
+						  char *out, size_t outlen);
+
+/*
+ * http_error_response writes status with the JSON body
+ * {"error":<error>,"reason":<reason>} (both JSON-escaped).
+ */
+extern int	http_error_response(int status, const char *error,
+								const char *reason, char *out, size_t outlen);
+
+extern const char *http_reason(int status);
+
+#endif							/* CHAT_HTTP_H */

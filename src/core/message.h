@@ -1,0 +1,52 @@
+/*
+ * message.h
+ *	  The data the core and the storage layer exchange: a chat message and a
+ *	  channel as a connection sees it.  Plain C, malloc-owned.
+ */
+#ifndef CHAT_MESSAGE_H
+#define CHAT_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define CHAT_UUID_LEN 36		/* canonical text form, without NUL */
+#define CHAT_TS_LEN 40			/* ISO 8601 UTC text, with NUL */
+
+typedef char chat_uuid[CHAT_UUID_LEN + 1];	/* "" when NULL */
+
+/* A row of chat.messages, timestamps as ISO 8601 UTC ("" when NULL). */
+typedef struct chat_message
+{
+	chat_uuid	id;
+	chat_uuid	channel_id;
+	chat_uuid	client_id;
+	chat_uuid	reply_to;
+	int64_t		seq;
+	char	   *sender_id;		/* malloc */
+	char	   *content;		/* malloc; "" for a deleted message */
+	char	   *kind;			/* malloc */
+	char	   *attachments;	/* malloc JSON array text, or NULL */
+	char		created_at[CHAT_TS_LEN];
+	char		edited_at[CHAT_TS_LEN];
+	char		deleted_at[CHAT_TS_LEN];
+} chat_message;
+
+/* A channel of one user, as listed in ready and joined. */
+typedef struct chat_channel_info
+{
+	chat_uuid	id;
+	char		type[8];		/* "direct" | "group" */
+	char	   *name;			/* malloc, NULL when none */
+	char		role[8];		/* "member" | "admin" */
+	int64_t		last_seq;
+	int64_t		last_read_seq;
+	int64_t		unread;
+	char	  **online;			/* malloc array of malloc strings */
+	size_t		n_online;
+} chat_channel_info;
+
+extern void chat_message_clear(chat_message *m);
+extern void chat_channel_info_clear(chat_channel_info *c);
+
+#endif							/* CHAT_MESSAGE_H */

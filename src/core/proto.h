@@ -1,0 +1,124 @@
+/*
+ * proto.h
+ *	  The WebSocket protocol's JSON (CONTRACT.md section 4): client frames
+ *	  decoded into a tagged struct, server frames encoded to text.  jansson
+ *	  is used only inside proto.c (its names clash with PostgreSQL's).
+ */
+#ifndef CHAT_PROTO_H
+#define CHAT_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "core/message.h"
+
+#define PROTO_MAX_REF 256		/* longest echoed ref, as JSON text */
+#define PROTO_MAX_SYNC 1024		/* channels in one sync frame */
+#define PROTO_MAX_ATTACHMENTS 10
+#define PROTO_MAX_ATTACHMENTS_BYTES 8192	/* serialised attachments */
+#define PROTO_MAX_KIND 32
+#define PROTO_MAX_HISTORY 200	/* largest history limit */
+
+typedef enum chat_cmd_type
+{
+	CMD_SEND = 1,
+	CMD_SYNC,
+	CMD_HISTORY,
+	CMD_TYPING,
+	CMD_READ,
+	CMD_PRESENCE,
+	CMD_EDIT,
+	CMD_DELETE,
+	CMD_REFRESH,
+	CMD_PING
+} chat_cmd_type;
+
+typedef struct chat_sync_pos
+{
+	chat_uuid	channel_id;
+	int64_t		last_seq;
+} chat_sync_pos;
+
+/* A decoded client frame.  Only the fields of its type are set. */
+typedef struct chat_cmd
+{
+	chat_cmd_type type;
+	char		ref[PROTO_MAX_REF + 1]; /* compact JSON of "ref", "" if none */
+	chat_uuid	client_id;		/* send */
+	chat_uuid	channel_id;		/* send, history, typing, read, presence */
+	chat_uuid	message_id;		/* edit, delete */
+	chat_uuid	reply_to;		/* send, "" if none */
+	char	   *content;		/* send, edit: malloc, NUL-free UTF-8 */
+	size_t		content_len;
+	char		kind[PROTO_MAX_KIND + 1];	/* send: default "text" */
+	char	   *attachments;	/* send: malloc compact JSON array or NULL */
+	int64_t		seq;			/* read */
+	int64_t		before;			/* history: 0 = newest */
+	int			limit;			/* history: 1..PROTO_MAX_HISTORY, default 50 */
+	chat_sync_pos *sync;		/* sync: malloc array */
+	size_t		n_sync;
+	char	   *token;			/* refresh: malloc */
+} chat_cmd;
+
+typedef enum proto_status
+{
+	PROTO_OK = 0,
+	PROTO_BAD_REQUEST,			/* not JSON, unknown type, bad field, ... */
+	PROTO_TOO_LARGE				/* content over max_content_bytes */
+} proto_status;
+
+/*
+ * proto_decode parses one text frame.  On failure it still fills cmd->ref
+ * and cmd->client_id when the frame had them (so the error can echo them)
+ * and writes a short reason into err.  Always call proto_cmd_free.
+ */
+extern proto_status proto_decode(const char *buf, size_t len,
+								 size_t max_content_bytes, chat_cmd *cmd,
+								 char *err, size_t errlen);
+extern void proto_cmd_free(chat_cmd *cmd);
+
+/*
+ * Encoders return a malloc'd, NUL-terminated compact JSON text and store its
+ * length in *len; NULL only when out of memory.  ref is the compact JSON of
+ * the request's ref ("" or NULL for none) and is echoed verbatim.
+ */
+extern char *proto_message_object(const chat_message *m, size_t *len);
+/* {"type":"message","message":M} from an already encoded M */
+extern char *proto_message_frame(const char *m_json, size_t m_len,
+								 size_t *len);
+extern char *proto_ack(const chat_message *m, bool duplicate,
+					   const char *ref, size_t *len);
+extern char *proto_error(const char *code, const char *message,
+						 const char *client_id, const char *ref,
+						 size_t *len);
+extern char *proto_ready(const char *user_id, const char *connection_id,
+						 int heartbeat_ms, int typing_timeout_ms,
+						 int typing_debounce_ms, int max_message_bytes,
+						 const chat_channel_info *channels, size_t n,
+						 size_t *len);
+extern char *proto_synced(const char *channel_id, int64_t last_seq,
+						  bool has_more, const char *ref, size_t *len);
+extern char *proto_history(const char *channel_id,
+						   const chat_message *newest_first, size_t n,
+						   bool has_more, const char *ref, size_t *len);
+extern char *proto_typing(const char *channel_id, const char *user_id,
+						  int expires_in_ms, size_t *len);
+extern char *proto_typing_stopped(const char *channel_id,
+								  const char *user_id, size_t *len);
+extern char *proto_read(const char *channel_id, const char *user_id,
+						int64_t seq, const char *ref, size_t *len);
+extern char *proto_presence(const char *user_id, bool online, size_t *len);
+extern char *proto_presence_state(const char *channel_id,
+								  char *const *online, size_t n,
+								  const char *ref, size_t *len);
+extern char *proto_message_updated(const chat_message *m, const char *ref,
+								   size_t *len);
+extern char *proto_message_deleted(const char *channel_id,
+								   const char *message_id, int64_t seq,
+								   const char *ref, size_t *len);
+extern char *proto_joined(const chat_channel_info *c, size_t *len);
+extern char *proto_left(const char *channel_id, size_t *len);
+extern char *proto_pong(const char *ref, size_t *len);
+
+#endif							/* CHAT_PROTO_H */

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and the demo need.
+# Idempotent and quiet when everything is already there; needs root or sudo.
+set -euo pipefail
+
+pkgs=(
+  postgresql-15 postgresql-server-dev-15 libwslay-dev libssl-dev libjansson-dev
+  libkrb5-dev gcc make
+  python3 python3-pytest python3-websockets python3-psycopg2 python3-jwt
+  clang-14 libclang-rt-14-dev redis-server
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
