@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/message.h"
+#include "core/store.h"
 
 void
 chat_message_clear(chat_message *m)
@@ -25,4 +26,39 @@ chat_channel_info_clear(chat_channel_info *c)
 	free(c->online);
 	free(c->name);
 	memset(c, 0, sizeof(*c));
+}
+
+void
+chat_messages_free(chat_message *msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		chat_message_clear(&msgs[i]);
+	free(msgs);
+}
+
+void
+chat_channels_free(chat_channel_info *chs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		chat_channel_info_clear(&chs[i]);
+	free(chs);
+}
+
+static const char *const err_codes[] = {
+	[CHAT_OK] = "ok",
+	[CHAT_E_BAD_REQUEST] = "bad_request",
+	[CHAT_E_NOT_MEMBER] = "not_member",
+	[CHAT_E_NOT_FOUND] = "not_found",
+	[CHAT_E_FORBIDDEN] = "forbidden",
+	[CHAT_E_TOO_LARGE] = "too_large",
+	[CHAT_E_RATE_LIMITED] = "rate_limited",
+	[CHAT_E_INTERNAL] = "internal",
+};
+
+const char *
+chat_err_code(chat_err err)
+{
+	if ((unsigned) err >= sizeof(err_codes) / sizeof(err_codes[0]))
+		return "internal";
+	return err_codes[err];
 }

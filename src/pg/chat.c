@@ -13,13 +13,16 @@
 #include "miscadmin.h"
 
 #include "pg/settings.h"
+#include "pg/shmem.h"
+#include "pg/worker.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
 /*
- * _PG_init defines the settings; it refuses to run outside
+ * _PG_init defines the settings, asks for shared memory and registers the
+ * workers; it refuses to run outside
  * shared_preload_libraries, where nothing that follows could work.
  */
 void
@@ -32,4 +35,6 @@ _PG_init(void)
 				 errhint("Add 'chat' to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	chat_define_settings();
+	chat_shmem_install_hooks();
+	chat_register_workers();
 }

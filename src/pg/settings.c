@@ -71,7 +71,7 @@ chat_define_settings(void)
 	define_int("chat.port", "TCP port of the WebSocket/HTTP listener.",
 			   &chat_port, 8765, 1, 65535, PGC_POSTMASTER, 0);
 	define_int("chat.workers", "Worker processes sharing the port.",
-			   &chat_workers, 1, 1, 64, PGC_POSTMASTER, 0);
+			   &chat_workers, 1, 1, 16, PGC_POSTMASTER, 0);
 	define_string("chat.jwt_secret", "HS256 key for connection tokens.",
 				  &chat_jwt_secret, NULL, PGC_SIGHUP,
 				  GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL);

@@ -1,0 +1,486 @@
+/*
+ * conn.c
+ *	  One client connection: reading the HTTP head, the wslay session after
+ *	  the upgrade, the outbound queue and closing.  A connection is never
+ *	  freed inside its own callback: conn_kill marks it dead and the server
+ *	  reaps it after the loop iteration, as Redis does with freeClientAsync.
+ *
+ *	  Output has two sources that must never interleave mid-frame: wslay's
+ *	  own queue (pong, close) and our shared data frames (outq).  wslay
+ *	  writes only while no data frame is half-written, and data frames are
+ *	  written only while wslay has nothing pending.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/server_int.h"
+
+#define CONN_READ_CHUNK 16384
+
+static void conn_set_events(chat_conn *c, uint32_t events);
+
+chat_conn *
+conn_new(chat_server *srv, int fd, const char *addr)
+{
+	chat_conn  *c = calloc(1, sizeof(chat_conn));
+	struct epoll_event ev;
+
+	if (c == NULL)
+		return NULL;
+	c->srv = srv;
+	c->fd = fd;
+	c->state = CONN_HTTP;
+	snprintf(c->id, sizeof(c->id), "%d-%llu", srv->cfg.worker_id,
+			 (unsigned long long) ++srv->next_conn_id);
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->created_ms = c->last_recv_ms = c->last_ping_ms = srv->now_ms;
+	outq_init(&c->out);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+	{
+		free(c);
+		return NULL;
+	}
+	c->events = EPOLLIN;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	return c;
+}
+
+/* conn_read_head accumulates the request head and hands it to upgrade.c. */
+static void
+conn_read_head(chat_conn *c)
+{
+	http_request *req;
+	http_parse_status st;
+
+	for (;;)
+	{
+		ssize_t		r;
+
+		if (c->in == NULL && (c->in = malloc(HTTP_MAX_HEAD)) == NULL)
+		{
+			conn_kill(c);
+			return;
+		}
+		if (c->in_len == HTTP_MAX_HEAD)
+			break;
+		r = recv(c->fd, c->in + c->in_len, HTTP_MAX_HEAD - c->in_len, 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+		{
+			conn_kill(c);
+			return;
+		}
+		if (r < 0)
+			break;
+		c->in_len += (size_t) r;
+	}
+	req = malloc(sizeof(http_request));
+	if (req == NULL)
+	{
+		conn_kill(c);
+		return;
+	}
+	st = http_parse_request(c->in, c->in_len, req);
+	if (st == HTTP_COMPLETE)
+	{
+		c->in_off = req->head_len;
+		upgrade_on_head(c, req);
+	}
+	else if (st == HTTP_BAD_REQUEST)
+	{
+		char		buf[256];
+		int			n = http_error_response(400, "bad_request",
+											"malformed HTTP request", buf,
+											sizeof(buf));
+
+		conn_send_http(c, buf, n);
+	}
+	else if (st == HTTP_TOO_LARGE || c->in_len == HTTP_MAX_HEAD)
+	{
+		char		buf[256];
+		int			n = http_error_response(431, "bad_request",
+											"request head too large", buf,
+											sizeof(buf));
+
+		conn_send_http(c, buf, n);
+	}
+	free(req);
+}
+
+void
+conn_on_readable(chat_conn *c)
+{
+	if (c->state == CONN_HTTP)
+		conn_read_head(c);
+	else if (c->state == CONN_WS)
+	{
+		if (wslay_event_recv(c->ws) != 0)
+		{
+			conn_kill(c);
+			return;
+		}
+		conn_mark_dirty(c);
+	}
+	else if (c->state == CONN_DRAIN)
+	{
+		char		sink[512];
+
+		/* discard what the client still sends; EOF ends it */
+		if (recv(c->fd, sink, sizeof(sink), 0) == 0)
+			conn_kill(c);
+	}
+}
+
+void
+conn_on_writable(chat_conn *c)
+{
+	conn_flush(c);
+}
+
+/* --- wslay callbacks ------------------------------------------------- */
+
+static ssize_t
+ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+		   void *user_data)
+{
+	chat_conn  *c = user_data;
+	ssize_t		r;
+
+	/* bytes that arrived together with the HTTP head come first */
+	if (c->in && c->in_off < c->in_len)
+	{
+		size_t		n = c->in_len - c->in_off;
+
+		if (n > len)
+			n = len;
+		memcpy(buf, c->in + c->in_off, n);
+		c->in_off += n;
+		if (c->in_off == c->in_len)
+		{
+			free(c->in);
+			c->in = NULL;
+		}
+		return (ssize_t) n;
+	}
+	r = recv(c->fd, buf, len, 0);
+	if (r > 0)
+	{
+		c->last_recv_ms = c->srv->now_ms;
+		return r;
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	else
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
+}
+
+static ssize_t
+ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+		   int flags, void *user_data)
+{
+	chat_conn  *c = user_data;
+	ssize_t		r = send(c->fd, data, len, MSG_NOSIGNAL);
+
+	if (r >= 0)
+		return r;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	else
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
+}
+
+static void
+ws_on_msg(wslay_event_context_ptr ctx,
+		  const struct wslay_event_on_msg_recv_arg *arg, void *user_data)
+{
+	chat_conn  *c = user_data;
+
+	c->last_recv_ms = c->srv->now_ms;
+	if (c->state != CONN_WS)
+		return;
+	switch (arg->opcode)
+	{
+		case WSLAY_TEXT_FRAME:
+			c->srv->stats.frames_in++;
+			handle_text(c, (const char *) arg->msg, arg->msg_length);
+			break;
+		case WSLAY_BINARY_FRAME:
+			c->srv->stats.frames_in++;
+			handle_binary(c);
+			break;
+		default:
+			/* ping is answered by wslay, close is echoed by wslay */
+			break;
+	}
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+	ws_recv_cb, ws_send_cb, NULL, NULL, NULL, NULL, ws_on_msg
+};
+
+int
+conn_start_ws(chat_conn *c)
+{
+	if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+		return -1;
+	/* wslay would otherwise allocate whatever a frame header claims */
+	wslay_event_config_set_max_recv_msg_length(c->ws,
+											   (uint64_t) c->srv->cfg.max_frame_bytes);
+	c->state = CONN_WS;
+	c->last_recv_ms = c->last_ping_ms = c->srv->now_ms;
+	return 0;
+}
+
+/* --- output ---------------------------------------------------------- */
+
+void
+conn_mark_dirty(chat_conn *c)
+{
+	if (!c->dirty && c->state != CONN_DEAD)
+	{
+		c->dirty = true;
+		c->dirty_next = c->srv->dirty;
+		c->srv->dirty = c;
+	}
+}
+
+void
+conn_send_frame(chat_conn *c, chat_frame *f)
+{
+	if (c->state != CONN_WS)
+		return;
+	if (c->out.bytes + f->len > (size_t) c->srv->cfg.max_outbound_bytes)
+	{
+		/* a slow consumer: drop it, it will reconnect and sync */
+		srv_log(c->srv, CHAT_LOG_DEBUG,
+				"connection %s dropped: outbound queue full", c->id);
+		conn_kill(c);
+		return;
+	}
+	if (outq_push(&c->out, f) != 0)
+	{
+		conn_kill(c);
+		return;
+	}
+	c->srv->stats.frames_out++;
+	conn_mark_dirty(c);
+}
+
+void
+conn_send_text(chat_conn *c, const char *json, size_t len)
+{
+	chat_frame *f;
+
+	if (json == NULL)
+	{
+		conn_kill(c);
+		return;
+	}
+	f = frame_text(json, len);
+	if (f == NULL)
+	{
+		conn_kill(c);
+		return;
+	}
+	conn_send_frame(c, f);
+	frame_unref(f);
+}
+
+/* conn_send_owned sends json and frees it (encoders return malloc'd text). */
+void
+conn_send_owned(chat_conn *c, char *json, size_t len)
+{
+	conn_send_text(c, json, len);
+	free(json);
+}
+
+/* conn_send_http queues a complete HTTP response; the connection closes
+ * once it is written. */
+void
+conn_send_http(chat_conn *c, const char *resp, size_t len)
+{
+	chat_frame *f;
+
+	if (c->state != CONN_HTTP)
+		return;
+	f = malloc(sizeof(chat_frame) + len);
+	if (f == NULL)
+	{
+		conn_kill(c);
+		return;
+	}
+	f->refs = 1;
+	f->len = len;
+	memcpy(f->data, resp, len);
+	c->state = CONN_DRAIN;
+	if (outq_push(&c->out, f) != 0)
+		conn_kill(c);
+	frame_unref(f);
+	conn_mark_dirty(c);
+}
+
+static ssize_t
+conn_writev(void *arg, const struct iovec *iov, int iovcnt)
+{
+	chat_conn  *c = arg;
+	struct msghdr msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = (struct iovec *) iov;
+	msg.msg_iovlen = iovcnt;
+	return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+}
+
+void
+conn_flush(chat_conn *c)
+{
+	bool		blocked = false;
+
+	if (c->state == CONN_DEAD)
+		return;
+	for (;;)
+	{
+		int			rc;
+
+		if (c->ws && c->out.offset == 0 && wslay_event_want_write(c->ws))
+		{
+			if (wslay_event_send(c->ws) != 0)
+			{
+				conn_kill(c);
+				return;
+			}
+			if (wslay_event_want_write(c->ws))
+			{
+				blocked = true;
+				break;
+			}
+			continue;
+		}
+		if (c->out.count == 0)
+			break;
+		rc = outq_write(&c->out, conn_writev, c);
+		if (rc < 0)
+		{
+			conn_kill(c);
+			return;
+		}
+		if (rc == 0)
+		{
+			blocked = true;
+			break;
+		}
+	}
+	if (c->state == CONN_DRAIN && !blocked)
+	{
+		shutdown(c->fd, SHUT_WR);
+		conn_kill(c);
+		return;
+	}
+	if (c->ws && !wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)
+		&& c->out.count == 0)
+	{
+		/* close handshake finished (or wslay gave up reading) */
+		conn_kill(c);
+		return;
+	}
+	conn_set_events(c, EPOLLIN | (blocked ? EPOLLOUT : 0));
+}
+
+static void
+conn_set_events(chat_conn *c, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (c->events == events)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = events;
+}
+
+void
+conn_ping(chat_conn *c)
+{
+	struct wslay_event_msg msg = {WSLAY_PING, NULL, 0};
+
+	if (c->state != CONN_WS)
+		return;
+	wslay_event_queue_msg(c->ws, &msg);
+	c->last_ping_ms = c->srv->now_ms;
+	conn_mark_dirty(c);
+}
+
+/* conn_close starts the close handshake with code (RFC 6455 7.4). */
+void
+conn_close(chat_conn *c, int code, const char *reason)
+{
+	if (c->state != CONN_WS)
+	{
+		conn_kill(c);
+		return;
+	}
+	wslay_event_queue_close(c->ws, (uint16_t) code, (const uint8_t *) reason,
+							reason ? strlen(reason) : 0);
+	wslay_event_shutdown_read(c->ws);
+	conn_mark_dirty(c);
+}
+
+/* conn_kill closes the socket now and queues the struct for reaping. */
+void
+conn_kill(chat_conn *c)
+{
+	chat_server *srv = c->srv;
+
+	if (c->state == CONN_DEAD)
+		return;
+	/*
+	 * Rooms and users keep pointing at c until the reap (hub_detach there):
+	 * callers may be iterating over them right now.
+	 */
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (c->state == CONN_WS)
+	{
+		srv->n_ws--;
+		srv->stats.connections_open--;
+	}
+	c->state = CONN_DEAD;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->n_conns--;
+	c->dead_next = srv->dead;
+	srv->dead = c;
+}
+
+void
+conn_free(chat_conn *c)
+{
+	if (c->ws)
+		wslay_event_context_free(c->ws);
+	outq_clear(&c->out);
+	free(c->in);
+	free(c->subs);
+	free(c);
+}

@@ -1,0 +1,442 @@
+/*
+ * handlers.c
+ *	  One function per client frame type (CONTRACT.md section 4), plus the
+ *	  group commit of the sends collected during a loop iteration.  Every
+ *	  failure becomes an error frame on that connection; nothing here closes
+ *	  other connections or gives up on the loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/server_int.h"
+
+/* Largest page a sync answers before saying hasMore. */
+#define SYNC_PAGE 1000
+
+void
+send_error(chat_conn *c, chat_err err, const char *message,
+		   const char *client_id, const char *ref)
+{
+	size_t		len;
+	char	   *json = proto_error(chat_err_code(err), message,
+								   client_id && client_id[0] ? client_id : NULL,
+								   ref && ref[0] ? ref : NULL, &len);
+
+	c->srv->stats.errors[err]++;
+	conn_send_owned(c, json, len);
+}
+
+static chat_sub *
+require_member(chat_conn *c, const chat_cmd *cmd, const char *channel_id)
+{
+	chat_sub   *s = hub_find_sub(c, channel_id);
+
+	if (s == NULL)
+		send_error(c, CHAT_E_NOT_MEMBER, "not a member of this channel",
+				   cmd->client_id, cmd->ref);
+	return s;
+}
+
+/* on_send queues the send for this iteration's group commit. */
+static bool
+on_send(chat_conn *c, chat_cmd *cmd)
+{
+	chat_server *srv = c->srv;
+	pending_send *p;
+
+	if (require_member(c, cmd, cmd->channel_id) == NULL)
+		return false;
+	if (srv->n_batch == srv->cap_batch)
+	{
+		size_t		ncap = srv->cap_batch ? srv->cap_batch * 2 : 64;
+		pending_send *nb = realloc(srv->batch, ncap * sizeof(pending_send));
+
+		if (nb == NULL)
+		{
+			send_error(c, CHAT_E_INTERNAL, "out of memory", cmd->client_id,
+					   cmd->ref);
+			return false;
+		}
+		srv->batch = nb;
+		srv->cap_batch = ncap;
+	}
+	p = &srv->batch[srv->n_batch++];
+	p->conn = c;
+	memcpy(p->ref, cmd->ref, sizeof(p->ref));
+	p->cmd = *cmd;				/* takes over content and attachments */
+	return true;
+}
+
+/* newest_seq asks the table for the channel's current last seq. */
+static int64_t
+newest_seq(chat_server *srv, const char *channel_id, const char *user_id)
+{
+	chat_message *m = NULL;
+	size_t		n = 0;
+	int64_t		seq = 0;
+
+	if (srv->store.history(srv->store.ctx, channel_id, user_id, 0, 1, &m,
+						   &n) == CHAT_OK && n > 0)
+		seq = m[0].seq;
+	chat_messages_free(m, n);
+	return seq;
+}
+
+/*
+ * sync_one restarts delivery of one channel at last_seq: the missed
+ * messages oldest first, then synced.  With hasMore the connection stays
+ * paused for live messages until the client has paged up to the head.
+ */
+static void
+sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
+{
+	chat_server *srv = c->srv;
+	chat_sub   *s = require_member(c, cmd, p->channel_id);
+	chat_message *msgs = NULL;
+	size_t		n = 0,
+				len;
+	bool		more;
+	char	   *json;
+	chat_err	err;
+
+	if (s == NULL)
+		return;
+	err = srv->store.since(srv->store.ctx, p->channel_id, c->user->id,
+						   p->last_seq, SYNC_PAGE + 1, &msgs, &n);
+	if (err != CHAT_OK)
+	{
+		send_error(c, err, "sync failed", NULL, cmd->ref);
+		return;
+	}
+	more = n > SYNC_PAGE;
+	if (more)
+		n = SYNC_PAGE;
+	s->pos = p->last_seq;
+	for (size_t i = 0; i < n && c->state == CONN_WS; i++)
+	{
+		size_t		olen,
+					flen;
+		char	   *obj = proto_message_object(&msgs[i], &olen);
+		char	   *frame = obj ? proto_message_frame(obj, olen, &flen) : NULL;
+
+		free(obj);
+		conn_send_owned(c, frame, flen);
+		s->pos = msgs[i].seq;
+	}
+	if (n == 0)
+	{
+		int64_t		newest = newest_seq(srv, p->channel_id, c->user->id);
+
+		if (s->pos > newest)
+			s->pos = newest;
+	}
+	chat_messages_free(msgs, more ? SYNC_PAGE + 1 : n);
+	s->paused = more;
+	json = proto_synced(p->channel_id, s->pos, more, cmd->ref, &len);
+	conn_send_owned(c, json, len);
+	/* anything announced while we read is delivered by the next poll */
+	if (!more)
+		hub_announce(srv, p->channel_id, s->pos);
+}
+
+static void
+on_sync(chat_conn *c, chat_cmd *cmd)
+{
+	for (size_t i = 0; i < cmd->n_sync && c->state == CONN_WS; i++)
+		sync_one(c, cmd, &cmd->sync[i]);
+}
+
+static void
+on_history(chat_conn *c, chat_cmd *cmd)
+{
+	chat_server *srv = c->srv;
+	chat_message *msgs = NULL;
+	size_t		n = 0,
+				len;
+	bool		more;
+	char	   *json;
+	chat_err	err;
+
+	if (require_member(c, cmd, cmd->channel_id) == NULL)
+		return;
+	err = srv->store.history(srv->store.ctx, cmd->channel_id, c->user->id,
+							 cmd->before, cmd->limit + 1, &msgs, &n);
+	if (err != CHAT_OK)
+	{
+		send_error(c, err, "history failed", NULL, cmd->ref);
+		return;
+	}
+	more = n > (size_t) cmd->limit;
+	json = proto_history(cmd->channel_id, msgs, more ? cmd->limit : n, more,
+						 cmd->ref, &len);
+	chat_messages_free(msgs, n);
+	conn_send_owned(c, json, len);
+}
+
+static void
+on_typing(chat_conn *c, chat_cmd *cmd)
+{
+	chat_sub   *s = require_member(c, cmd, cmd->channel_id);
+	size_t		len;
+	char	   *json;
+
+	if (s == NULL)
+		return;
+	json = proto_typing(cmd->channel_id, c->user->id,
+						c->srv->cfg.typing_timeout_ms, &len);
+	hub_broadcast_json(s->room, json, len, c->user);
+	free(json);
+}
+
+static void
+on_presence(chat_conn *c, chat_cmd *cmd)
+{
+	chat_sub   *s = require_member(c, cmd, cmd->channel_id);
+	char	  **online;
+	size_t		n = 0,
+				len;
+	char	   *json;
+
+	if (s == NULL)
+		return;
+	online = calloc(s->room->n_subs + 1, sizeof(char *));
+	if (online == NULL)
+		return;
+	for (size_t i = 0; i < s->room->n_subs; i++)
+	{
+		const char *uid = s->room->subs[i]->conn->user->id;
+		bool		seen = false;
+
+		for (size_t j = 0; j < n; j++)
+			seen = seen || strcmp(online[j], uid) == 0;
+		if (!seen)
+			online[n++] = (char *) uid;
+	}
+	json = proto_presence_state(cmd->channel_id, online, n, cmd->ref, &len);
+	free(online);
+	conn_send_owned(c, json, len);
+}
+
+static void
+on_read(chat_conn *c, chat_cmd *cmd)
+{
+	chat_server *srv = c->srv;
+	int64_t		stored;
+	chat_err	err;
+
+	if (require_member(c, cmd, cmd->channel_id) == NULL)
+		return;
+	err = srv->store.mark_read(srv->store.ctx, cmd->channel_id, c->user->id,
+							   cmd->seq, &stored);
+	if (err != CHAT_OK)
+		send_error(c, err, "could not mark read", NULL, cmd->ref);
+	/* the broadcast follows from the r: notification */
+}
+
+static void
+on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
+{
+	chat_server *srv = c->srv;
+	chat_message m;
+	char		errmsg[160] = "";
+	chat_err	err;
+
+	memset(&m, 0, sizeof(m));
+	if (cmd->type == CMD_EDIT)
+		err = srv->store.edit(srv->store.ctx, cmd->message_id, c->user->id,
+							  cmd->content, &m, errmsg, sizeof(errmsg));
+	else
+		err = srv->store.remove(srv->store.ctx, cmd->message_id, c->user->id,
+								&m, errmsg, sizeof(errmsg));
+	if (err != CHAT_OK)
+		send_error(c, err, errmsg[0] ? errmsg : "refused", NULL, cmd->ref);
+	/* the broadcast follows from the u:/d: notification */
+	chat_message_clear(&m);
+}
+
+static void
+on_refresh(chat_conn *c, chat_cmd *cmd)
+{
+	jwt_claims	claims;
+	jwt_status	st = jwt_verify(&c->srv->cfg.keys, cmd->token,
+								strlen(cmd->token), c->srv->now_s, &claims);
+	size_t		len;
+
+	if (st != JWT_OK)
+	{
+		send_error(c, CHAT_E_BAD_REQUEST, jwt_status_reason(st), NULL,
+				   cmd->ref);
+		return;
+	}
+	if (strcmp(claims.sub, c->user->id) != 0)
+	{
+		send_error(c, CHAT_E_FORBIDDEN, "token is for another user", NULL,
+				   cmd->ref);
+		return;
+	}
+	if (claims.exp > c->token_exp)
+		c->token_exp = claims.exp;
+	conn_send_owned(c, proto_pong(cmd->ref, &len), len);
+}
+
+void
+handle_binary(chat_conn *c)
+{
+	send_error(c, CHAT_E_BAD_REQUEST, "binary frames are not supported",
+			   NULL, NULL);
+}
+
+void
+handle_text(chat_conn *c, const char *buf, size_t len)
+{
+	chat_cmd	cmd;
+	char		err[160] = "";
+	proto_status st;
+	size_t		olen;
+
+	memset(&cmd, 0, sizeof(cmd));
+	st = proto_decode(buf, len, (size_t) c->srv->cfg.max_message_bytes, &cmd,
+					  err, sizeof(err));
+	if (st != PROTO_OK)
+	{
+		send_error(c, st == PROTO_TOO_LARGE ? CHAT_E_TOO_LARGE :
+				   CHAT_E_BAD_REQUEST, err[0] ? err : "malformed frame",
+				   cmd.client_id, cmd.ref);
+		proto_cmd_free(&cmd);
+		return;
+	}
+	switch (cmd.type)
+	{
+		case CMD_SEND:
+			if (on_send(c, &cmd))
+				return;			/* the batch owns cmd now */
+			break;
+		case CMD_SYNC:
+			on_sync(c, &cmd);
+			break;
+		case CMD_HISTORY:
+			on_history(c, &cmd);
+			break;
+		case CMD_TYPING:
+			on_typing(c, &cmd);
+			break;
+		case CMD_PRESENCE:
+			on_presence(c, &cmd);
+			break;
+		case CMD_READ:
+			on_read(c, &cmd);
+			break;
+		case CMD_EDIT:
+		case CMD_DELETE:
+			on_edit_or_delete(c, &cmd);
+			break;
+		case CMD_REFRESH:
+			on_refresh(c, &cmd);
+			break;
+		case CMD_PING:
+			conn_send_owned(c, proto_pong(cmd.ref, &olen), olen);
+			break;
+	}
+	proto_cmd_free(&cmd);
+}
+
+static int64_t
+clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+record_batch_time(chat_server *srv, int64_t us)
+{
+	int			b = 0;
+
+	/* buckets: <=100us, 250us, 500us, 1ms, 2.5ms, 5ms, 10ms, 25ms, ... */
+	static const int64_t bounds[] = {100, 250, 500, 1000, 2500, 5000, 10000,
+	25000, 50000, 100000, 250000};
+
+	while (b < 11 && us > bounds[b])
+		b++;
+	srv->stats.batch_us_buckets[b]++;
+	srv->stats.batch_us_sum += (uint64_t) us;
+	srv->stats.batches++;
+}
+
+/* ack_one answers one committed send on its connection, in seq order. */
+static void
+ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
+{
+	chat_conn  *c = p->conn;
+	chat_sub   *s;
+	size_t		len;
+	char	   *json;
+
+	if (c->state != CONN_WS)
+		return;
+	if (it->status != CHAT_OK)
+	{
+		send_error(c, it->status, it->errmsg[0] ? it->errmsg : "send failed",
+				   p->cmd.client_id, p->ref);
+		return;
+	}
+	s = hub_find_sub(c, it->msg.channel_id);
+	if (s && s->pos < it->msg.seq - 1)
+		hub_catch_up(s, it->msg.seq - 1);
+	json = proto_ack(&it->msg, it->duplicate, p->ref, &len);
+	conn_send_owned(c, json, len);
+	if (s && s->pos < it->msg.seq)
+		s->pos = it->msg.seq;
+	srv->stats.acks++;
+}
+
+/*
+ * batch_commit persists every send collected this iteration in one
+ * transaction, then acks each one and hands new messages to the hub.
+ */
+void
+batch_commit(chat_server *srv)
+{
+	chat_send_item *items;
+	size_t		n = srv->n_batch;
+	int64_t		t0;
+
+	if (n == 0)
+		return;
+	items = calloc(n, sizeof(chat_send_item));
+	if (items == NULL)
+		return;					/* retried next iteration */
+	for (size_t i = 0; i < n; i++)
+	{
+		chat_cmd   *cmd = &srv->batch[i].cmd;
+
+		items[i].sender_id = srv->batch[i].conn->user ?
+			srv->batch[i].conn->user->id : "";
+		memcpy(items[i].channel_id, cmd->channel_id, sizeof(chat_uuid));
+		memcpy(items[i].client_id, cmd->client_id, sizeof(chat_uuid));
+		memcpy(items[i].reply_to, cmd->reply_to, sizeof(chat_uuid));
+		items[i].content = cmd->content;
+		items[i].kind = cmd->kind[0] ? cmd->kind : "text";
+		items[i].attachments = cmd->attachments;
+	}
+	t0 = clock_us();
+	srv->store.send_batch(srv->store.ctx, items, n);
+	record_batch_time(srv, clock_us() - t0);
+	for (size_t i = 0; i < n; i++)
+	{
+		ack_one(srv, &srv->batch[i], &items[i]);
+		if (items[i].status == CHAT_OK && !items[i].duplicate)
+		{
+			srv->stats.messages_persisted++;
+			hub_deliver_committed(srv, &items[i].msg, srv->batch[i].conn);
+		}
+		chat_message_clear(&items[i].msg);
+		proto_cmd_free(&srv->batch[i].cmd);
+	}
+	free(items);
+	srv->n_batch = 0;
+}

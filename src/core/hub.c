@@ -1,0 +1,503 @@
+/*
+ * hub.c
+ *	  Rooms, users and in-order delivery.
+ *
+ *	  Every (connection, channel) pair has a delivery position: the last seq
+ *	  written to that connection, as a message frame or as the ack of its own
+ *	  send.  Nothing with a higher seq is ever written before everything in
+ *	  between, so each connection sees a channel's messages gap-free and in
+ *	  seq order.  Notifications only say "seq N exists in channel C"; the
+ *	  rows are read from the table, which stays the source of truth, and
+ *	  each message is serialised once per broadcast, whatever the number of
+ *	  receivers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/server_int.h"
+
+/* Largest page read from the table for one delivery step. */
+#define HUB_FETCH_PAGE 500
+
+chat_room *
+hub_room(chat_server *srv, const char *channel_id, bool create)
+{
+	chat_room  *r = map_get(&srv->rooms, channel_id);
+
+	if (r || !create)
+		return r;
+	r = calloc(1, sizeof(chat_room));
+	if (r == NULL)
+		return NULL;
+	snprintf(r->id, sizeof(r->id), "%s", channel_id);
+	if (map_put(&srv->rooms, channel_id, r) != 0)
+	{
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* hub_room_release frees an empty room that no pending work refers to. */
+static void
+hub_room_release(chat_server *srv, chat_room *r)
+{
+	if (r->n_subs > 0 || r->pending)
+		return;
+	map_del(&srv->rooms, r->id);
+	free(r->subs);
+	free(r);
+}
+
+chat_user *
+hub_user(chat_server *srv, const char *user_id, bool create)
+{
+	chat_user  *u = map_get(&srv->users, user_id);
+
+	if (u || !create)
+		return u;
+	u = calloc(1, sizeof(chat_user));
+	if (u == NULL || (u->id = strdup(user_id)) == NULL ||
+		map_put(&srv->users, user_id, u) != 0)
+	{
+		if (u)
+			free(u->id);
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* hub_attach records c as one of user_id's connections. */
+void
+hub_attach(chat_conn *c, const char *user_id)
+{
+	chat_user  *u = hub_user(c->srv, user_id, true);
+	chat_conn **nc;
+
+	if (u == NULL)
+		return;
+	nc = realloc(u->conns, (u->n_conns + 1) * sizeof(chat_conn *));
+	if (nc == NULL)
+		return;
+	u->conns = nc;
+	u->conns[u->n_conns++] = c;
+	c->user = u;
+	if (c->srv->store.presence)
+		c->srv->store.presence(c->srv->store.ctx, u->id, true);
+}
+
+/* hub_detach drops every subscription of c and forgets it as the user's. */
+void
+hub_detach(chat_conn *c)
+{
+	chat_user  *u = c->user;
+
+	while (c->n_subs > 0)
+		hub_unsubscribe(c, c->subs[c->n_subs - 1]);
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < u->n_conns; i++)
+		if (u->conns[i] == c)
+		{
+			u->conns[i] = u->conns[--u->n_conns];
+			break;
+		}
+	c->user = NULL;
+	if (c->srv->store.presence)
+		c->srv->store.presence(c->srv->store.ctx, u->id, false);
+	if (u->n_conns == 0)
+	{
+		map_del(&c->srv->users, u->id);
+		free(u->conns);
+		free(u->id);
+		free(u);
+	}
+}
+
+chat_sub *
+hub_find_sub(chat_conn *c, const char *channel_id)
+{
+	for (size_t i = 0; i < c->n_subs; i++)
+		if (strcmp(c->subs[i]->room->id, channel_id) == 0)
+			return c->subs[i];
+	return NULL;
+}
+
+static int
+grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t		ncap;
+	void	   *n;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 4;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(*arr, ncap * elem);
+	if (n == NULL)
+		return -1;
+	*arr = n;
+	*cap = ncap;
+	return 0;
+}
+
+chat_sub *
+hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos)
+{
+	chat_room  *r;
+	chat_sub   *s = hub_find_sub(c, channel_id);
+
+	if (s)
+		return s;
+	r = hub_room(c->srv, channel_id, true);
+	if (r == NULL)
+		return NULL;
+	s = calloc(1, sizeof(chat_sub));
+	if (s == NULL ||
+		grow((void **) &r->subs, &r->cap_subs, r->n_subs + 1,
+			 sizeof(chat_sub *)) != 0 ||
+		grow((void **) &c->subs, &c->cap_subs, c->n_subs + 1,
+			 sizeof(chat_sub *)) != 0)
+	{
+		free(s);
+		hub_room_release(c->srv, r);
+		return NULL;
+	}
+	s->room = r;
+	s->conn = c;
+	s->pos = pos;
+	s->room_idx = r->n_subs;
+	r->subs[r->n_subs++] = s;
+	c->subs[c->n_subs++] = s;
+	return s;
+}
+
+void
+hub_unsubscribe(chat_conn *c, chat_sub *s)
+{
+	chat_room  *r = s->room;
+
+	/* swap-remove from the room, keeping room_idx right */
+	r->subs[s->room_idx] = r->subs[--r->n_subs];
+	r->subs[s->room_idx]->room_idx = s->room_idx;
+	for (size_t i = 0; i < c->n_subs; i++)
+		if (c->subs[i] == s)
+		{
+			c->subs[i] = c->subs[--c->n_subs];
+			break;
+		}
+	free(s);
+	hub_room_release(c->srv, r);
+}
+
+/* hub_fetch reads one page of (after, upto] from the table. */
+static chat_err
+hub_fetch(chat_server *srv, const char *channel_id, int64_t after,
+		  int64_t upto, chat_message **msgs, size_t *n)
+{
+	int64_t		want = upto - after;
+
+	if (want > HUB_FETCH_PAGE)
+		want = HUB_FETCH_PAGE;
+	return srv->store.since(srv->store.ctx, channel_id, NULL, after,
+							(int) want, msgs, n);
+}
+
+/* hub_message_frame serialises m once into a shareable frame. */
+static chat_frame *
+hub_message_frame(const chat_message *m)
+{
+	size_t		olen,
+				flen;
+	char	   *obj = proto_message_object(m, &olen);
+	char	   *frame;
+	chat_frame *f;
+
+	if (obj == NULL)
+		return NULL;
+	frame = proto_message_frame(obj, olen, &flen);
+	free(obj);
+	if (frame == NULL)
+		return NULL;
+	f = frame_text(frame, flen);
+	free(frame);
+	return f;
+}
+
+/*
+ * hub_catch_up writes every message of s's channel after s->pos up to and
+ * including upto to s's connection.  Used before an ack, so the ack never
+ * overtakes a message, and for a connection left behind.
+ */
+bool
+hub_catch_up(chat_sub *s, int64_t upto)
+{
+	chat_server *srv = s->conn->srv;
+
+	while (s->pos < upto && s->conn->state == CONN_WS)
+	{
+		chat_message *msgs = NULL;
+		size_t		n = 0;
+
+		if (hub_fetch(srv, s->room->id, s->pos, upto, &msgs, &n) != CHAT_OK)
+			return false;
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n && s->conn->state == CONN_WS; i++)
+		{
+			chat_frame *f;
+
+			if (msgs[i].seq != s->pos + 1)
+				continue;
+			f = hub_message_frame(&msgs[i]);
+			if (f == NULL)
+				break;
+			conn_send_frame(s->conn, f);
+			frame_unref(f);
+			s->pos = msgs[i].seq;
+			srv->stats.deliveries++;
+		}
+		chat_messages_free(msgs, n);
+	}
+	return true;
+}
+
+/* hub_announce notes that seq exists in channel_id; delivery comes later. */
+void
+hub_announce(chat_server *srv, const char *channel_id, int64_t seq)
+{
+	chat_room  *r = hub_room(srv, channel_id, false);
+
+	if (r == NULL)
+		return;					/* nobody here listens to that channel */
+	if (seq > r->notified_seq)
+		r->notified_seq = seq;
+	if (!r->pending)
+	{
+		r->pending = true;
+		r->pending_next = srv->pending_rooms;
+		srv->pending_rooms = r;
+	}
+}
+
+/* hub_room_deliver brings every live subscriber of r up to r->notified_seq */
+static void
+hub_room_deliver(chat_server *srv, chat_room *r)
+{
+	int64_t		target = r->notified_seq;
+
+	for (;;)
+	{
+		int64_t		min_pos = target;
+		chat_message *msgs = NULL;
+		size_t		n = 0;
+
+		for (size_t i = 0; i < r->n_subs; i++)
+			if (!r->subs[i]->paused && r->subs[i]->pos < min_pos)
+				min_pos = r->subs[i]->pos;
+		if (min_pos >= target)
+			return;
+		if (hub_fetch(srv, r->id, min_pos, target, &msgs, &n) != CHAT_OK ||
+			n == 0)
+		{
+			chat_messages_free(msgs, n);
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+		{
+			chat_frame *f = hub_message_frame(&msgs[i]);
+
+			if (f == NULL)
+				break;
+			for (size_t j = 0; j < r->n_subs; j++)
+			{
+				chat_sub   *s = r->subs[j];
+
+				if (s->paused || s->pos != msgs[i].seq - 1)
+					continue;
+				s->pos = msgs[i].seq;
+				conn_send_frame(s->conn, f);
+				srv->stats.deliveries++;
+			}
+			frame_unref(f);
+		}
+		chat_messages_free(msgs, n);
+	}
+}
+
+/* hub_deliver_pending runs delivery for every announced room. */
+void
+hub_deliver_pending(chat_server *srv)
+{
+	while (srv->pending_rooms)
+	{
+		chat_room  *r = srv->pending_rooms;
+
+		srv->pending_rooms = r->pending_next;
+		r->pending = false;
+		r->pending_next = NULL;
+		hub_room_deliver(srv, r);
+		hub_room_release(srv, r);
+	}
+}
+
+/*
+ * hub_deliver_committed delivers a message this worker just committed,
+ * straight from memory to every subscriber that is exactly one behind; the
+ * rest (and the notification that follows) go through the table.
+ */
+void
+hub_deliver_committed(chat_server *srv, const chat_message *m,
+					  chat_conn *except)
+{
+	chat_room  *r = hub_room(srv, m->channel_id, false);
+	chat_frame *f = NULL;
+	bool		behind = false;
+
+	if (r == NULL)
+		return;
+	for (size_t j = 0; j < r->n_subs; j++)
+	{
+		chat_sub   *s = r->subs[j];
+
+		if (s->conn == except || s->paused || s->pos >= m->seq)
+			continue;
+		if (s->pos != m->seq - 1)
+		{
+			behind = true;
+			continue;
+		}
+		if (f == NULL && (f = hub_message_frame(m)) == NULL)
+			break;
+		s->pos = m->seq;
+		conn_send_frame(s->conn, f);
+		srv->stats.deliveries++;
+	}
+	if (f)
+		frame_unref(f);
+	if (behind)
+		hub_announce(srv, m->channel_id, m->seq);
+}
+
+/* hub_broadcast_json sends one event to every connection in room. */
+void
+hub_broadcast_json(chat_room *room, const char *json, size_t len,
+				   const chat_user *except_user)
+{
+	chat_frame *f;
+
+	if (json == NULL || room == NULL)
+		return;
+	f = frame_text(json, len);
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < room->n_subs; i++)
+		if (room->subs[i]->conn->user != except_user)
+			conn_send_frame(room->subs[i]->conn, f);
+	frame_unref(f);
+}
+
+void
+hub_member_joined(chat_server *srv, const char *channel_id,
+				  const char *user_id)
+{
+	chat_user  *u = hub_user(srv, user_id, false);
+	chat_channel_info info;
+	bool		have = false;
+
+	if (u == NULL)
+		return;
+	memset(&info, 0, sizeof(info));
+	for (size_t i = 0; i < u->n_conns; i++)
+	{
+		chat_conn  *c = u->conns[i];
+		size_t		len;
+		char	   *json;
+
+		if (c->state != CONN_WS || hub_find_sub(c, channel_id))
+			continue;
+		if (!have)
+		{
+			if (srv->store.channel_for_user(srv->store.ctx, channel_id,
+											user_id, &info) != CHAT_OK)
+				return;
+			have = true;
+		}
+		if (hub_subscribe(c, channel_id, info.last_seq) == NULL)
+			continue;
+		json = proto_joined(&info, &len);
+		conn_send_owned(c, json, len);
+	}
+	if (have)
+		chat_channel_info_clear(&info);
+}
+
+void
+hub_member_left(chat_server *srv, const char *channel_id,
+				const char *user_id)
+{
+	chat_user  *u = hub_user(srv, user_id, false);
+
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < u->n_conns; i++)
+	{
+		chat_conn  *c = u->conns[i];
+		chat_sub   *s = hub_find_sub(c, channel_id);
+		size_t		len;
+		char	   *json;
+
+		if (s == NULL)
+			continue;
+		/* stop delivery first: nothing of the channel may follow "left" */
+		hub_unsubscribe(c, s);
+		json = proto_left(channel_id, &len);
+		conn_send_owned(c, json, len);
+	}
+}
+
+/* hub_message_changed broadcasts an edit or delete made by anyone. */
+void
+hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
+					bool deleted)
+{
+	chat_room  *r = hub_room(srv, channel_id, false);
+	chat_message *msgs = NULL;
+	size_t		n = 0,
+				len;
+	char	   *json;
+
+	if (r == NULL || seq < 1)
+		return;
+	if (srv->store.since(srv->store.ctx, channel_id, NULL, seq - 1, 1, &msgs,
+						 &n) != CHAT_OK || n == 0)
+	{
+		chat_messages_free(msgs, n);
+		return;
+	}
+	if (deleted)
+		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL, &len);
+	else
+		json = proto_message_updated(&msgs[0], NULL, &len);
+	hub_broadcast_json(r, json, len, NULL);
+	free(json);
+	chat_messages_free(msgs, n);
+}
+
+void
+hub_read_moved(chat_server *srv, const char *channel_id, int64_t seq,
+			   const char *user_id)
+{
+	chat_room  *r = hub_room(srv, channel_id, false);
+	size_t		len;
+	char	   *json;
+
+	if (r == NULL)
+		return;
+	json = proto_read(channel_id, user_id, seq, NULL, &len);
+	hub_broadcast_json(r, json, len, NULL);
+	free(json);
+}

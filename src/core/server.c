@@ -1,0 +1,478 @@
+/*
+ * server.c
+ *	  The server core's loop: listeners, accepting, the order of work in one
+ *	  iteration, notifications, timers and reaping closed connections.
+ *
+ *	  One iteration (chat_server_poll) is:
+ *	    1. read everything readable; sends are collected, not yet stored;
+ *	    2. commit the collected sends in one transaction and ack them;
+ *	    3. act on notifications (new messages, edits, membership);
+ *	    4. deliver announced messages, fire timers, flush output, reap.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/server_int.h"
+
+#define EVENTS_PER_WAIT 256
+#define ACCEPT_BACKOFF_MS 100
+#define NOTIFY_MAX 8192			/* queued payloads before a full resync */
+
+/* The listeners' epoll tag: any non-connection pointer would do. */
+static char listener_tag;
+
+typedef struct notify_queue
+{
+	char	  **items;
+	size_t		n;
+	size_t		cap;
+} notify_queue;
+
+static notify_queue notifications;
+
+void
+srv_log(chat_server *srv, chat_log_level level, const char *fmt,...)
+{
+	char		buf[512];
+	va_list		ap;
+
+	if (srv->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	srv->log(srv->log_arg, level, buf);
+}
+
+chat_server *
+chat_server_create(const chat_store *store, chat_log_fn log, void *log_arg)
+{
+	chat_server *srv = calloc(1, sizeof(chat_server));
+
+	if (srv == NULL)
+		return NULL;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0)
+	{
+		free(srv);
+		return NULL;
+	}
+	srv->store = *store;
+	srv->log = log;
+	srv->log_arg = log_arg;
+	map_init(&srv->rooms);
+	map_init(&srv->users);
+	return srv;
+}
+
+void
+chat_server_configure(chat_server *srv, const chat_server_config *cfg)
+{
+	free(srv->origins);
+	srv->cfg = *cfg;
+	srv->origins = cfg->allowed_origins ? strdup(cfg->allowed_origins) : NULL;
+	srv->cfg.allowed_origins = srv->origins;
+	srv->next_sweep_ms = 0;
+}
+
+int
+chat_server_listen(chat_server *srv, const char *host, int port, char *err,
+				   size_t errlen)
+{
+	struct epoll_event ev;
+	int			fd;
+
+	if (srv->n_lfds == (int) (sizeof(srv->lfds) / sizeof(srv->lfds[0])))
+	{
+		snprintf(err, errlen, "too many listen addresses");
+		return -1;
+	}
+	fd = net_listen(host, port, 4096, err, errlen);
+	if (fd < 0)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &listener_tag;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+	{
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	srv->lfds[srv->n_lfds++] = fd;
+	return 0;
+}
+
+int
+chat_server_fd(chat_server *srv)
+{
+	return srv->epfd;
+}
+
+/* listeners_watch adds or removes every listener from the epoll set. */
+static void
+listeners_watch(chat_server *srv, bool on)
+{
+	for (int i = 0; i < srv->n_lfds; i++)
+	{
+		struct epoll_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = &listener_tag;
+		epoll_ctl(srv->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, srv->lfds[i],
+				  &ev);
+	}
+}
+
+/*
+ * accept_all takes every waiting connection.  Out of descriptors, it stops
+ * watching the listeners for a moment instead of spinning on EMFILE.
+ */
+static void
+accept_all(chat_server *srv, int lfd)
+{
+	for (int i = 0; i < 256; i++)
+	{
+		char		addr[NET_ADDR_LEN];
+		int			fd = net_accept(lfd, addr, sizeof(addr));
+
+		if (fd < 0)
+		{
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				errno == ENOMEM)
+			{
+				srv_log(srv, CHAT_LOG_WARNING,
+						"accept paused: %s", strerror(errno));
+				listeners_watch(srv, false);
+				srv->accept_paused_until = srv->now_ms + ACCEPT_BACKOFF_MS;
+			}
+			return;
+		}
+		if (conn_new(srv, fd, addr) == NULL)
+			close(fd);
+	}
+}
+
+bool
+chat_server_notify(chat_server *srv, const char *payload)
+{
+	char	   *copy;
+
+	if (payload[0] == '\0' || payload[1] != ':' ||
+		strchr("mudjlr", payload[0]) == NULL)
+		return false;
+	if (notifications.n >= NOTIFY_MAX)
+	{
+		/* too much to replay one by one: catch every room up instead */
+		chat_server_resync(srv);
+		return true;
+	}
+	if (notifications.n == notifications.cap)
+	{
+		size_t		ncap = notifications.cap ? notifications.cap * 2 : 64;
+		char	  **ni = realloc(notifications.items, ncap * sizeof(char *));
+
+		if (ni == NULL)
+		{
+			chat_server_resync(srv);
+			return true;
+		}
+		notifications.items = ni;
+		notifications.cap = ncap;
+	}
+	copy = strdup(payload);
+	if (copy == NULL)
+	{
+		chat_server_resync(srv);
+		return true;
+	}
+	notifications.items[notifications.n++] = copy;
+	return true;
+}
+
+/* parse_channel_seq reads "<uuid>:<seq>" and points rest past it. */
+static bool
+parse_channel_seq(const char *p, chat_uuid channel, int64_t *seq,
+				  const char **rest)
+{
+	char	   *end;
+	long long	v;
+
+	if (strlen(p) < CHAT_UUID_LEN + 2 || p[CHAT_UUID_LEN] != ':')
+		return false;
+	memcpy(channel, p, CHAT_UUID_LEN);
+	channel[CHAT_UUID_LEN] = '\0';
+	errno = 0;
+	v = strtoll(p + CHAT_UUID_LEN + 1, &end, 10);
+	if (errno || v < 0)
+		return false;
+	*seq = v;
+	if (rest)
+		*rest = *end == ':' ? end + 1 : end;
+	return true;
+}
+
+/* dispatch_notification acts on one payload (see docs/architecture.md) */
+static void
+dispatch_notification(chat_server *srv, const char *payload)
+{
+	chat_uuid	channel;
+	int64_t		seq = 0;
+	const char *rest = NULL;
+	const char *body = payload + 2;
+
+	switch (payload[0])
+	{
+		case 'm':
+			if (parse_channel_seq(body, channel, &seq, NULL))
+				hub_announce(srv, channel, seq);
+			break;
+		case 'u':
+		case 'd':
+			if (parse_channel_seq(body, channel, &seq, NULL))
+			{
+				hub_deliver_pending(srv);
+				hub_message_changed(srv, channel, seq, payload[0] == 'd');
+			}
+			break;
+		case 'r':
+			if (parse_channel_seq(body, channel, &seq, &rest) && *rest)
+				hub_read_moved(srv, channel, seq, rest);
+			break;
+		case 'j':
+		case 'l':
+			if (strlen(body) > CHAT_UUID_LEN + 1 && body[CHAT_UUID_LEN] == ':')
+			{
+				memcpy(channel, body, CHAT_UUID_LEN);
+				channel[CHAT_UUID_LEN] = '\0';
+				/* deliver what came before the change first */
+				hub_deliver_pending(srv);
+				if (payload[0] == 'j')
+					hub_member_joined(srv, channel, body + CHAT_UUID_LEN + 1);
+				else
+					hub_member_left(srv, channel, body + CHAT_UUID_LEN + 1);
+			}
+			break;
+	}
+}
+
+static void
+process_notifications(chat_server *srv)
+{
+	for (size_t i = 0; i < notifications.n; i++)
+	{
+		dispatch_notification(srv, notifications.items[i]);
+		free(notifications.items[i]);
+	}
+	notifications.n = 0;
+}
+
+void
+chat_server_resync(chat_server *srv)
+{
+	srv->resync_all = true;
+}
+
+/* resync_rooms announces every room up to its table head. */
+static void
+resync_rooms(chat_server *srv)
+{
+	srv->resync_all = false;
+	for (size_t i = 0; i < srv->rooms.cap; i++)
+	{
+		map_slot   *slot = &srv->rooms.slots[i];
+		chat_room  *r;
+		chat_message *m = NULL;
+		size_t		n = 0;
+
+		if (slot->key == NULL || slot->value == NULL)
+			continue;
+		r = slot->value;
+		if (srv->store.history(srv->store.ctx, r->id, NULL, 0, 1, &m, &n) ==
+			CHAT_OK && n > 0)
+			hub_announce(srv, r->id, m[0].seq);
+		chat_messages_free(m, n);
+	}
+}
+
+/* sweep closes stalled handshakes and dead peers, and sends pings. */
+static void
+sweep(chat_server *srv)
+{
+	const chat_server_config *cfg = &srv->cfg;
+	chat_conn  *c,
+			   *next;
+
+	for (c = srv->conns; c; c = next)
+	{
+		next = c->next;
+		if (c->state == CONN_HTTP || c->state == CONN_DRAIN)
+		{
+			if (srv->now_ms - c->created_ms >= cfg->handshake_timeout_ms)
+				conn_kill(c);
+			continue;
+		}
+		if (c->state != CONN_WS)
+			continue;
+		if (srv->now_ms - c->last_recv_ms >= cfg->heartbeat_timeout_ms)
+		{
+			srv_log(srv, CHAT_LOG_DEBUG, "connection %s timed out", c->id);
+			conn_kill(c);
+			continue;
+		}
+		if (c->token_exp > 0 &&
+			srv->now_s > c->token_exp + cfg->keys.leeway_s)
+		{
+			conn_close(c, 4001, "token expired");
+			continue;
+		}
+		if (srv->now_ms - c->last_ping_ms >= cfg->heartbeat_interval_ms)
+			conn_ping(c);
+	}
+}
+
+static int
+sweep_period(const chat_server_config *cfg)
+{
+	int			p = cfg->heartbeat_interval_ms / 4;
+
+	if (p > 1000)
+		p = 1000;
+	if (p < 50)
+		p = 50;
+	return p;
+}
+
+static void
+flush_dirty(chat_server *srv)
+{
+	while (srv->dirty)
+	{
+		chat_conn  *c = srv->dirty;
+
+		srv->dirty = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		conn_flush(c);
+	}
+}
+
+static void
+reap(chat_server *srv)
+{
+	while (srv->dead)
+	{
+		chat_conn  *c = srv->dead;
+
+		srv->dead = c->dead_next;
+		if (c->user)
+			hub_detach(c);
+		conn_free(c);
+	}
+}
+
+/* read_events handles everything epoll reports, without blocking. */
+static void
+read_events(chat_server *srv)
+{
+	struct epoll_event evs[EVENTS_PER_WAIT];
+	int			n,
+				rounds = 0;
+
+	do
+	{
+		n = epoll_wait(srv->epfd, evs, EVENTS_PER_WAIT, 0);
+		for (int i = 0; i < n; i++)
+		{
+			chat_conn  *c = evs[i].data.ptr;
+
+			if ((void *) c == (void *) &listener_tag)
+			{
+				for (int l = 0; l < srv->n_lfds; l++)
+					accept_all(srv, srv->lfds[l]);
+				continue;
+			}
+			if (c->state == CONN_DEAD)
+				continue;
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				conn_on_readable(c);
+			if (c->state != CONN_DEAD && (evs[i].events & EPOLLOUT))
+				conn_on_writable(c);
+		}
+		/* a full batch means more may wait; bound the work per iteration */
+	} while (n == EVENTS_PER_WAIT && ++rounds < 16);
+}
+
+int
+chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
+{
+	srv->now_ms = now_ms;
+	srv->now_s = now_s;
+	if (srv->accept_paused_until && now_ms >= srv->accept_paused_until)
+	{
+		srv->accept_paused_until = 0;
+		listeners_watch(srv, true);
+	}
+	read_events(srv);
+	batch_commit(srv);
+	process_notifications(srv);
+	if (srv->resync_all)
+		resync_rooms(srv);
+	hub_deliver_pending(srv);
+	if (now_ms >= srv->next_sweep_ms)
+	{
+		sweep(srv);
+		srv->next_sweep_ms = now_ms + sweep_period(&srv->cfg);
+	}
+	flush_dirty(srv);
+	reap(srv);
+	{
+		int64_t		wait = srv->next_sweep_ms - now_ms;
+
+		if (srv->accept_paused_until &&
+			srv->accept_paused_until - now_ms < wait)
+			wait = srv->accept_paused_until - now_ms;
+		return wait < 0 ? 0 : (int) wait;
+	}
+}
+
+void
+chat_server_shutdown(chat_server *srv, int code)
+{
+	for (chat_conn *c = srv->conns; c; c = c->next)
+		conn_close(c, code, "server shutting down");
+	flush_dirty(srv);
+}
+
+void
+chat_server_destroy(chat_server *srv)
+{
+	while (srv->conns)
+		conn_kill(srv->conns);
+	reap(srv);
+	for (int i = 0; i < srv->n_lfds; i++)
+		close(srv->lfds[i]);
+	close(srv->epfd);
+	for (size_t i = 0; i < srv->n_batch; i++)
+		proto_cmd_free(&srv->batch[i].cmd);
+	free(srv->batch);
+	process_notifications(srv);	/* frees; rooms are gone by now */
+	free(notifications.items);
+	memset(&notifications, 0, sizeof(notifications));
+	map_destroy(&srv->rooms);
+	map_destroy(&srv->users);
+	free(srv->origins);
+	free(srv);
+}
+
+const chat_server_stats *
+chat_server_get_stats(chat_server *srv)
+{
+	return &srv->stats;
+}

@@ -1,0 +1,106 @@
+/*
+ * server.h
+ *	  The chat server core: accepts connections, upgrades them after JWT
+ *	  authentication, speaks the protocol, batches sends for group commit
+ *	  and fans messages out to rooms.  Single-threaded and driven from
+ *	  outside: the host (the PostgreSQL worker) waits on chat_server_fd()
+ *	  and calls chat_server_poll() whenever it or a timer fires.
+ */
+#ifndef CHAT_SERVER_H
+#define CHAT_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "core/jwt.h"
+#include "core/store.h"
+
+typedef struct chat_server chat_server;
+
+/* Logging hook: the core never writes to stderr itself. */
+typedef enum chat_log_level
+{
+	CHAT_LOG_DEBUG,
+	CHAT_LOG_INFO,
+	CHAT_LOG_WARNING
+} chat_log_level;
+
+typedef void (*chat_log_fn) (void *arg, chat_log_level level,
+							 const char *msg);
+
+/* Settings the host may change at any time (chat_server_configure). */
+typedef struct chat_server_config
+{
+	int			worker_id;
+	int			heartbeat_interval_ms;
+	int			heartbeat_timeout_ms;
+	int			typing_timeout_ms;
+	int			typing_debounce_ms;
+	int			max_message_bytes;
+	int			max_frame_bytes;
+	int			max_outbound_bytes;
+	int			handshake_timeout_ms;
+	int			max_connections;
+	int			max_connections_per_ip;
+	const char *allowed_origins;	/* comma list, NULL/"" = any */
+	jwt_keys	keys;			/* pointers must stay valid until the next
+								 * configure call */
+} chat_server_config;
+
+extern chat_server *chat_server_create(const chat_store *store,
+									   chat_log_fn log, void *log_arg);
+extern void chat_server_configure(chat_server *srv,
+								  const chat_server_config *cfg);
+
+/* chat_server_listen adds a listener; -1 with a reason in err. */
+extern int	chat_server_listen(chat_server *srv, const char *host, int port,
+							   char *err, size_t errlen);
+
+/* The epoll fd holding every socket: readable when work is waiting. */
+extern int	chat_server_fd(chat_server *srv);
+
+/*
+ * chat_server_notify hands over one payload received on the "chat" NOTIFY
+ * channel (m:/u:/d:/j:/l:/r: ...).  It is queued and acted on by the next
+ * chat_server_poll.  Returns false for a payload it does not understand.
+ */
+extern bool chat_server_notify(chat_server *srv, const char *payload);
+
+/*
+ * chat_server_resync marks every room as doubtful: the next poll catches
+ * each one up from the table (after a notification queue overrun).
+ */
+extern void chat_server_resync(chat_server *srv);
+
+/*
+ * chat_server_poll does all ready work without blocking: I/O, one group
+ * commit, broadcasts, timers.  now_ms is a monotonic clock; now_s is the
+ * wall clock for token checks.  Returns the milliseconds until the next
+ * timer (the host's wait timeout).
+ */
+extern int	chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s);
+
+/* chat_server_shutdown closes every connection with code (1001). */
+extern void chat_server_shutdown(chat_server *srv, int code);
+extern void chat_server_destroy(chat_server *srv);
+
+/* Counters for /metrics and tests. */
+typedef struct chat_server_stats
+{
+	uint64_t	connections_open;
+	uint64_t	connections_total;
+	uint64_t	frames_in;
+	uint64_t	frames_out;
+	uint64_t	messages_persisted;
+	uint64_t	deliveries;
+	uint64_t	acks;
+	uint64_t	errors[CHAT_E_INTERNAL + 1];
+	uint64_t	batches;
+	uint64_t	batch_us_buckets[12];	/* commit time histogram */
+	uint64_t	batch_us_sum;
+} chat_server_stats;
+
+extern const chat_server_stats *chat_server_get_stats(chat_server *srv);
+
+#endif							/* CHAT_SERVER_H */

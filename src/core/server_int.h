@@ -1,0 +1,197 @@
+/*
+ * server_int.h
+ *	  Internal structures of the server core, shared by server.c (loop and
+ *	  accept), conn.c (per-connection I/O and WebSocket glue), upgrade.c
+ *	  (HTTP routing and authentication), hub.c (rooms and delivery) and
+ *	  handlers.c (protocol commands).  Nothing outside src/core sees them.
+ */
+#ifndef CHAT_SERVER_INT_H
+#define CHAT_SERVER_INT_H
+
+#include <wslay/wslay.h>
+
+#include "core/http.h"
+#include "core/map.h"
+#include "core/net.h"
+#include "core/outq.h"
+#include "core/proto.h"
+#include "core/server.h"
+
+typedef struct chat_conn chat_conn;
+typedef struct chat_room chat_room;
+typedef struct chat_user chat_user;
+
+/* A connection's subscription to one room, with its delivery position. */
+typedef struct chat_sub
+{
+	chat_room  *room;
+	chat_conn  *conn;
+	size_t		room_idx;		/* index in room->subs */
+	int64_t		pos;			/* last seq sent on this connection */
+	bool		paused;			/* catching up via sync: no live delivery */
+} chat_sub;
+
+/* Everyone connected here who is subscribed to one channel. */
+struct chat_room
+{
+	chat_uuid	id;
+	chat_sub  **subs;
+	size_t		n_subs;
+	size_t		cap_subs;
+	int64_t		notified_seq;	/* highest seq announced, not yet fetched */
+	bool		pending;		/* on srv->pending_rooms */
+	chat_room  *pending_next;
+};
+
+/* One user's connections on this worker. */
+struct chat_user
+{
+	char	   *id;
+	chat_conn **conns;
+	size_t		n_conns;
+};
+
+typedef enum conn_state
+{
+	CONN_HTTP,					/* reading the request head */
+	CONN_WS,					/* upgraded, authenticated */
+	CONN_DRAIN,					/* HTTP response queued: close after flush */
+	CONN_DEAD					/* closed; freed after this iteration */
+} conn_state;
+
+struct chat_conn
+{
+	chat_server *srv;
+	int			fd;
+	conn_state	state;
+	char		id[24];
+	char		addr[NET_ADDR_LEN];
+	int64_t		created_ms;
+	int64_t		last_recv_ms;
+	int64_t		last_ping_ms;
+	int64_t		token_exp;		/* unix seconds */
+	uint32_t	events;			/* epoll events registered */
+
+	/* input: the HTTP head, then bytes read past it that wslay must see */
+	char	   *in;
+	size_t		in_len;
+	size_t		in_off;
+
+	/* output: wslay's control frames, then our shared data frames */
+	wslay_event_context_ptr ws;
+	outq		out;
+
+	chat_user  *user;
+	chat_sub  **subs;
+	size_t		n_subs;
+	size_t		cap_subs;
+
+	bool		dirty;			/* on srv->dirty: has output to flush */
+	chat_conn  *dirty_next;
+	chat_conn  *dead_next;
+	chat_conn  *prev;			/* all connections, for sweeps */
+	chat_conn  *next;
+};
+
+/* A send waiting for this iteration's group commit. */
+typedef struct pending_send
+{
+	chat_conn  *conn;			/* NULL once the connection died */
+	char		ref[PROTO_MAX_REF + 1];
+	chat_cmd	cmd;			/* owns content/attachments */
+} pending_send;
+
+struct chat_server
+{
+	chat_server_config cfg;
+	char	   *origins;		/* private copy of cfg.allowed_origins */
+	chat_store	store;
+	chat_log_fn log;
+	void	   *log_arg;
+
+	int			epfd;
+	int			lfds[16];
+	int			n_lfds;
+	int64_t		accept_paused_until;	/* EMFILE back-off */
+
+	chat_conn  *conns;			/* all live connections */
+	size_t		n_conns;
+	size_t		n_ws;
+	uint64_t	next_conn_id;
+	chat_conn  *dirty;
+	chat_conn  *dead;
+
+	chat_map	rooms;
+	chat_map	users;
+	chat_room  *pending_rooms;	/* rooms with announced, unfetched seqs */
+	bool		resync_all;
+
+	pending_send *batch;
+	size_t		n_batch;
+	size_t		cap_batch;
+
+	int64_t		now_ms;
+	int64_t		now_s;
+	int64_t		next_sweep_ms;
+	chat_server_stats stats;
+};
+
+/* server.c */
+extern void srv_log(chat_server *srv, chat_log_level level,
+					const char *fmt,...) __attribute__((format(printf, 3, 4)));
+
+/* conn.c */
+extern chat_conn *conn_new(chat_server *srv, int fd, const char *addr);
+extern void conn_on_readable(chat_conn *c);
+extern void conn_on_writable(chat_conn *c);
+extern void conn_flush(chat_conn *c);
+extern void conn_mark_dirty(chat_conn *c);
+extern int	conn_start_ws(chat_conn *c);
+extern void conn_send_text(chat_conn *c, const char *json, size_t len);
+extern void conn_send_owned(chat_conn *c, char *json, size_t len);
+extern void conn_send_frame(chat_conn *c, chat_frame *f);
+extern void conn_send_http(chat_conn *c, const char *resp, size_t len);
+extern void conn_close(chat_conn *c, int code, const char *reason);
+extern void conn_kill(chat_conn *c);
+extern void conn_free(chat_conn *c);
+extern void conn_ping(chat_conn *c);
+
+/* upgrade.c */
+extern void upgrade_on_head(chat_conn *c, const http_request *req);
+
+/* hub.c */
+extern chat_room *hub_room(chat_server *srv, const char *channel_id,
+						   bool create);
+extern chat_user *hub_user(chat_server *srv, const char *user_id,
+						   bool create);
+extern void hub_attach(chat_conn *c, const char *user_id);
+extern void hub_detach(chat_conn *c);
+extern chat_sub *hub_subscribe(chat_conn *c, const char *channel_id,
+							   int64_t pos);
+extern void hub_unsubscribe(chat_conn *c, chat_sub *s);
+extern chat_sub *hub_find_sub(chat_conn *c, const char *channel_id);
+extern bool hub_catch_up(chat_sub *s, int64_t upto);
+extern void hub_announce(chat_server *srv, const char *channel_id,
+						 int64_t seq);
+extern void hub_deliver_pending(chat_server *srv);
+extern void hub_deliver_committed(chat_server *srv, const chat_message *m,
+								  chat_conn *except);
+extern void hub_broadcast_json(chat_room *room, const char *json,
+							   size_t len, const chat_user *except_user);
+extern void hub_member_joined(chat_server *srv, const char *channel_id,
+							  const char *user_id);
+extern void hub_member_left(chat_server *srv, const char *channel_id,
+							const char *user_id);
+extern void hub_message_changed(chat_server *srv, const char *channel_id,
+								int64_t seq, bool deleted);
+extern void hub_read_moved(chat_server *srv, const char *channel_id,
+						   int64_t seq, const char *user_id);
+
+/* handlers.c */
+extern void handle_text(chat_conn *c, const char *buf, size_t len);
+extern void handle_binary(chat_conn *c);
+extern void batch_commit(chat_server *srv);
+extern void send_error(chat_conn *c, chat_err err, const char *message,
+					   const char *client_id, const char *ref);
+
+#endif							/* CHAT_SERVER_INT_H */

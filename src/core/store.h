@@ -1,0 +1,106 @@
+/*
+ * store.h
+ *	  The storage interface the core calls.  The PostgreSQL side implements
+ *	  it over SPI (src/pg/store_spi.c); every transaction lives behind it.
+ *	  Calls are synchronous and never longjmp: failures come back as a
+ *	  chat_err, which maps one-to-one onto the protocol's error codes.
+ */
+#ifndef CHAT_STORE_H
+#define CHAT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "core/message.h"
+
+typedef enum chat_err
+{
+	CHAT_OK = 0,
+	CHAT_E_BAD_REQUEST,
+	CHAT_E_NOT_MEMBER,
+	CHAT_E_NOT_FOUND,
+	CHAT_E_FORBIDDEN,
+	CHAT_E_TOO_LARGE,
+	CHAT_E_RATE_LIMITED,
+	CHAT_E_INTERNAL
+} chat_err;
+
+/* chat_err_code gives the protocol's name of err ("bad_request", ...). */
+extern const char *chat_err_code(chat_err err);
+
+/* One send of a group-commit batch: inputs, then the outcome. */
+typedef struct chat_send_item
+{
+	const char *sender_id;
+	chat_uuid	channel_id;
+	chat_uuid	client_id;
+	chat_uuid	reply_to;		/* "" for none */
+	const char *content;
+	const char *kind;
+	const char *attachments;	/* JSON text or NULL */
+
+	chat_err	status;
+	bool		duplicate;		/* the key was sent before: msg is the first */
+	chat_message msg;			/* filled when status == CHAT_OK */
+	char		errmsg[160];	/* short reason when status != CHAT_OK */
+} chat_send_item;
+
+typedef struct chat_store
+{
+	void	   *ctx;
+
+	/* Every channel of user_id, for ready. */
+	chat_err	(*user_channels) (void *ctx, const char *user_id,
+								  chat_channel_info **out, size_t *n);
+
+	/* One channel as user_id sees it; CHAT_E_NOT_MEMBER if not a member. */
+	chat_err	(*channel_for_user) (void *ctx, const char *channel_id,
+									 const char *user_id,
+									 chat_channel_info *out);
+
+	/*
+	 * Persist items in one transaction (group commit); one bad item never
+	 * fails the others.  Returns only after COMMIT; on CHAT_E_INTERNAL
+	 * nothing was stored and every item carries that status.
+	 */
+	chat_err	(*send_batch) (void *ctx, chat_send_item *items, size_t n);
+
+	/*
+	 * Messages with seq > after_seq, oldest first, at most limit.  When
+	 * user_id is not NULL the user must be a member (else NOT_MEMBER).
+	 */
+	chat_err	(*since) (void *ctx, const char *channel_id,
+						  const char *user_id, int64_t after_seq, int limit,
+						  chat_message **out, size_t *n);
+
+	/* Messages with seq < before (0: newest), newest first, at most limit. */
+	chat_err	(*history) (void *ctx, const char *channel_id,
+							const char *user_id, int64_t before, int limit,
+							chat_message **out, size_t *n);
+
+	/* Advance the read marker; *stored is the value now stored. */
+	chat_err	(*mark_read) (void *ctx, const char *channel_id,
+							  const char *user_id, int64_t seq,
+							  int64_t *stored);
+
+	/* Edit (sender only) or delete (sender or admin); *out is the result. */
+	chat_err	(*edit) (void *ctx, const char *message_id, const char *user_id,
+						 const char *content, chat_message *out,
+						 char *errmsg, size_t errlen);
+	chat_err	(*remove) (void *ctx, const char *message_id,
+						   const char *user_id, chat_message *out,
+						   char *errmsg, size_t errlen);
+
+	/*
+	 * Presence, kept by the host across workers: the user gained (up) or
+	 * lost a connection here.  Returns true when that made the user go
+	 * online or offline everywhere.  May be NULL.
+	 */
+	bool		(*presence) (void *ctx, const char *user_id, bool up);
+} chat_store;
+
+extern void chat_messages_free(chat_message *msgs, size_t n);
+extern void chat_channels_free(chat_channel_info *chs, size_t n);
+
+#endif							/* CHAT_STORE_H */

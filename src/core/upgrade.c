@@ -1,0 +1,228 @@
+/*
+ * upgrade.c
+ *	  What happens to a complete HTTP request head: the small endpoints
+ *	  (/healthz, /metrics) and the WebSocket upgrade.  Authentication comes
+ *	  before the upgrade, so an anonymous WebSocket never exists: a missing or
+ *	  bad token is answered with 401 and the connection is closed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/server_int.h"
+
+#define RESP_MAX 1024
+
+static void
+reply_error(chat_conn *c, int status, const char *error, const char *reason)
+{
+	char		buf[RESP_MAX];
+	int			n = http_error_response(status, error, reason, buf, sizeof(buf));
+
+	if (n < 0)
+		conn_kill(c);
+	else
+		conn_send_http(c, buf, (size_t) n);
+}
+
+static void
+reply_body(chat_conn *c, int status, const char *type, const char *body,
+		   size_t len)
+{
+	size_t		cap = len + RESP_MAX;
+	char	   *buf = malloc(cap);
+	int			n;
+
+	if (buf == NULL)
+	{
+		conn_kill(c);
+		return;
+	}
+	n = http_response(status, type, body, len, buf, cap);
+	if (n < 0)
+		conn_kill(c);
+	else
+		conn_send_http(c, buf, (size_t) n);
+	free(buf);
+}
+
+/* origin_allowed: an empty list allows every Origin (and none). */
+static bool
+origin_allowed(const char *list, const char *origin)
+{
+	const char *p = list;
+
+	if (list == NULL || list[0] == '\0')
+		return true;
+	while (*p)
+	{
+		const char *end;
+		size_t		len;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		end = p;
+		while (*end && *end != ',')
+			end++;
+		len = end - p;
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (len > 0 && strlen(origin) == len &&
+			strncasecmp(p, origin, len) == 0)
+			return true;
+		if (len == 1 && *p == '*')
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+static int
+count_ip(chat_server *srv, const char *addr)
+{
+	int			n = 0;
+
+	for (chat_conn *c = srv->conns; c; c = c->next)
+		if (c->state == CONN_WS && strcmp(c->addr, addr) == 0)
+			n++;
+	return n;
+}
+
+/* send_ready subscribes c to the user's channels and greets it. */
+static bool
+send_ready(chat_conn *c, const char *user_id)
+{
+	chat_server *srv = c->srv;
+	chat_channel_info *chs = NULL;
+	size_t		n = 0,
+				len;
+	char	   *json;
+
+	if (srv->store.user_channels(srv->store.ctx, user_id, &chs, &n) != CHAT_OK)
+		return false;
+	hub_attach(c, user_id);
+	for (size_t i = 0; i < n; i++)
+		hub_subscribe(c, chs[i].id, chs[i].last_seq);
+	json = proto_ready(user_id, c->id, srv->cfg.heartbeat_interval_ms,
+					   srv->cfg.typing_timeout_ms, srv->cfg.typing_debounce_ms,
+					   srv->cfg.max_message_bytes, chs, n, &len);
+	chat_channels_free(chs, n);
+	conn_send_owned(c, json, len);
+	return true;
+}
+
+static void
+do_upgrade(chat_conn *c, const http_request *req)
+{
+	chat_server *srv = c->srv;
+	jwt_claims	claims;
+	jwt_status	st;
+	char		accept[64];
+	char		resp[RESP_MAX];
+	int			n;
+
+	if (strcmp(req->method, "GET") != 0)
+		{
+			reply_error(c, 405, "method_not_allowed", "use GET");
+			return;
+		}
+	if (!req->upgrade_websocket || !req->connection_upgrade ||
+		req->ws_version != 13 || !http_ws_accept(req->ws_key, accept,
+												 sizeof(accept)))
+		{
+			reply_error(c, 400, "bad_request",
+							   "not a valid WebSocket upgrade (RFC 6455, version 13)");
+			return;
+		}
+	if (!origin_allowed(srv->origins, req->origin))
+		{
+			reply_error(c, 403, "forbidden", "origin not allowed");
+			return;
+		}
+	if (req->token[0] == '\0')
+		{
+			reply_error(c, 401, "unauthorized", "missing token");
+			return;
+		}
+	st = jwt_verify(&srv->cfg.keys, req->token, strlen(req->token),
+					srv->now_s, &claims);
+	if (st != JWT_OK)
+		{
+			reply_error(c, 401, "unauthorized", jwt_status_reason(st));
+			return;
+		}
+	if ((int) srv->n_ws >= srv->cfg.max_connections)
+		{
+			reply_error(c, 503, "unavailable", "too many connections");
+			return;
+		}
+	if (srv->cfg.max_connections_per_ip > 0 &&
+		count_ip(srv, c->addr) >= srv->cfg.max_connections_per_ip)
+		{
+			reply_error(c, 429, "too_many_connections",
+							   "too many connections from this address");
+			return;
+		}
+
+	n = http_upgrade_response(accept, resp, sizeof(resp));
+	if (n < 0 || conn_start_ws(c) != 0)
+		{
+			conn_kill(c);
+			return;
+		}
+	/* the 101 goes out as raw bytes ahead of every frame */
+	{
+		chat_frame *f = malloc(sizeof(chat_frame) + n);
+
+		if (f == NULL)
+			{
+				conn_kill(c);
+				return;
+			}
+		f->refs = 1;
+		f->len = n;
+		memcpy(f->data, resp, n);
+		outq_push(&c->out, f);
+		frame_unref(f);
+	}
+	c->token_exp = claims.exp;
+	srv->n_ws++;
+	srv->stats.connections_open++;
+	srv->stats.connections_total++;
+	if (!send_ready(c, claims.sub))
+	{
+		conn_close(c, 1011, "could not load channels");
+		return;
+	}
+	srv_log(srv, CHAT_LOG_DEBUG, "connection %s upgraded", c->id);
+}
+
+void
+upgrade_on_head(chat_conn *c, const http_request *req)
+{
+	if (strcmp(req->path, "/healthz") == 0)
+	{
+		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+			{
+				reply_error(c, 405, "method_not_allowed", "use GET");
+				return;
+			}
+		{
+			reply_body(c, 200, "application/json", "{\"status\":\"ok\"}",
+							  15);
+			return;
+		}
+	}
+	if (strcmp(req->path, "/ws") == 0 || req->upgrade_websocket)
+		{
+			do_upgrade(c, req);
+			return;
+		}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		{
+			reply_error(c, 405, "method_not_allowed", "use GET");
+			return;
+		}
+	reply_error(c, 404, "not_found", "no such path");
+}

@@ -1,0 +1,202 @@
+/*
+ * shmem.c
+ *	  The state that several workers and SQL sessions share.  Presence lives
+ *	  here and never in a table: a user is online while any worker holds one
+ *	  of their connections.  Counts are kept per worker, so a worker that
+ *	  restarts (and so lost every socket) clears exactly its own share and
+ *	  leaves no ghost behind.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+
+#include "core/jwt.h"
+#include "pg/shmem.h"
+
+/* Users online at once that shared memory can list. */
+#define PRESENCE_MAX_USERS 16384
+
+typedef struct presence_entry
+{
+	char		user_id[JWT_MAX_SUB + 1];	/* hash key */
+	uint16		counts[CHAT_MAX_WORKERS];
+	int32		total;
+} presence_entry;
+
+typedef struct chat_shared
+{
+	LWLock	   *lock;
+	Oid			database;
+} chat_shared;
+
+static chat_shared *shared = NULL;
+static HTAB *presence = NULL;
+static shmem_request_hook_type prev_request_hook = NULL;
+static shmem_startup_hook_type prev_startup_hook = NULL;
+
+static Size
+chat_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(chat_shared)),
+					hash_estimate_size(PRESENCE_MAX_USERS,
+									   sizeof(presence_entry)));
+}
+
+static void
+chat_shmem_request(void)
+{
+	if (prev_request_hook)
+		prev_request_hook();
+	RequestAddinShmemSpace(chat_shmem_size());
+	RequestNamedLWLockTranche("chat", 1);
+}
+
+static void
+chat_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_startup_hook)
+		prev_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("chat", sizeof(chat_shared), &found);
+	if (!found)
+	{
+		shared->lock = &(GetNamedLWLockTranche("chat"))->lock;
+		shared->database = InvalidOid;
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = JWT_MAX_SUB + 1;
+	info.entrysize = sizeof(presence_entry);
+	presence = ShmemInitHash("chat presence", PRESENCE_MAX_USERS,
+							 PRESENCE_MAX_USERS, &info,
+							 HASH_ELEM | HASH_STRINGS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+chat_shmem_install_hooks(void)
+{
+	prev_request_hook = shmem_request_hook;
+	shmem_request_hook = chat_shmem_request;
+	prev_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = chat_shmem_startup;
+}
+
+static void
+require_shared(void)
+{
+	if (shared == NULL || presence == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("chat shared memory is not initialized"),
+				 errhint("Add 'chat' to shared_preload_libraries.")));
+}
+
+bool
+chat_presence_add(const char *user_id, int worker)
+{
+	presence_entry *e;
+	bool		found,
+				first = false;
+
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+		return false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	e = hash_search(presence, user_id, HASH_ENTER_NULL, &found);
+	if (e)
+	{
+		if (!found)
+		{
+			memset(e->counts, 0, sizeof(e->counts));
+			e->total = 0;
+		}
+		e->counts[worker]++;
+		first = e->total++ == 0;
+	}
+	LWLockRelease(shared->lock);
+	return first;
+}
+
+bool
+chat_presence_remove(const char *user_id, int worker)
+{
+	presence_entry *e;
+	bool		last = false;
+
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+		return false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	e = hash_search(presence, user_id, HASH_FIND, NULL);
+	if (e && e->counts[worker] > 0)
+	{
+		e->counts[worker]--;
+		if (--e->total == 0)
+		{
+			last = true;
+			hash_search(presence, user_id, HASH_REMOVE, NULL);
+		}
+	}
+	LWLockRelease(shared->lock);
+	return last;
+}
+
+bool
+chat_presence_online(const char *user_id)
+{
+	bool		online;
+
+	require_shared();
+	LWLockAcquire(shared->lock, LW_SHARED);
+	online = hash_search(presence, user_id, HASH_FIND, NULL) != NULL;
+	LWLockRelease(shared->lock);
+	return online;
+}
+
+void
+chat_presence_reset_worker(int worker)
+{
+	HASH_SEQ_STATUS seq;
+	presence_entry *e;
+
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, presence);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		e->total -= e->counts[worker];
+		e->counts[worker] = 0;
+		if (e->total <= 0)
+			hash_search(presence, e->user_id, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(shared->lock);
+}
+
+Oid
+chat_shared_database(void)
+{
+	Oid			db;
+
+	if (shared == NULL)
+		return InvalidOid;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	db = shared->database;
+	LWLockRelease(shared->lock);
+	return db;
+}
+
+void
+chat_set_shared_database(Oid dboid)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->database = dboid;
+	LWLockRelease(shared->lock);
+}

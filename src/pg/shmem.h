@@ -1,0 +1,26 @@
+/*
+ * shmem.h
+ *	  Shared memory: who is online (per worker connection counts), the
+ *	  total connection count, and the database the workers wait for.
+ */
+#ifndef CHAT_PG_SHMEM_H
+#define CHAT_PG_SHMEM_H
+
+#include "postgres.h"
+
+#define CHAT_MAX_WORKERS 16
+
+extern void chat_shmem_install_hooks(void);
+
+/* Presence: true when the user's total went 0 -> 1 (add) or 1 -> 0. */
+extern bool chat_presence_add(const char *user_id, int worker);
+extern bool chat_presence_remove(const char *user_id, int worker);
+extern bool chat_presence_online(const char *user_id);
+/* Forget every connection of worker (it restarted: none survived). */
+extern void chat_presence_reset_worker(int worker);
+
+/* The OID of chat.database once it was seen to exist; InvalidOid before. */
+extern Oid	chat_shared_database(void);
+extern void chat_set_shared_database(Oid dboid);
+
+#endif							/* CHAT_PG_SHMEM_H */

@@ -1,0 +1,107 @@
+/*
+ * sql_api.c
+ *	  SQL-callable C functions: chat_online (presence from shared memory)
+ *	  and chat_mint_token (HS256 tokens for demos and tests).
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "core/jwt.h"
+#include "pg/settings.h"
+#include "pg/shmem.h"
+
+PG_FUNCTION_INFO_V1(chat_online);
+PG_FUNCTION_INFO_V1(chat_mint_token);
+
+/*
+ * chat_online returns the members of a channel who have a live connection
+ * on any worker now.  Membership comes from the table; who is online comes
+ * only from shared memory.
+ */
+Datum
+chat_online(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		channel = PG_GETARG_DATUM(0);
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	values[0] = channel;
+	SPI_connect();
+	rc = SPI_execute_with_args("SELECT user_id FROM chat.channel_members "
+							   "WHERE channel_id = $1 ORDER BY user_id",
+							   1, argtypes, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read channel members: %s",
+			 SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *user = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+		Datum		out[1];
+		bool		nulls[1] = {false};
+
+		if (!chat_presence_online(user))
+			continue;
+		out[0] = CStringGetTextDatum(user);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * chat_mint_token signs {"sub", "iat", "exp"} with chat.jwt_secret.
+ * Superuser only: it is a way to act as any user.
+ */
+Datum
+chat_mint_token(PG_FUNCTION_ARGS)
+{
+	text	   *user = PG_GETARG_TEXT_PP(0);
+	Interval   *ttl = PG_GETARG_INTERVAL_P(1);
+	char	   *sub = text_to_cstring(user);
+	int64		now = (int64) time(NULL);
+	int64		secs;
+	char		token[1024];
+	int			len;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers may mint chat tokens"),
+				 errhint("Mint tokens in the application with chat.jwt_secret.")));
+	if (chat_jwt_secret == NULL || chat_jwt_secret[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("chat.jwt_secret is not set")));
+	if (sub[0] == '\0' || strlen(sub) > JWT_MAX_SUB)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user id must be 1 to %d bytes", JWT_MAX_SUB)));
+	secs = ttl->time / USECS_PER_SEC +
+		(int64) ttl->day * SECS_PER_DAY +
+		(int64) ttl->month * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (secs <= 0 || secs > (int64) 366 * SECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token lifetime must be positive and at most a year")));
+	len = jwt_sign_hs256((const unsigned char *) chat_jwt_secret,
+						 strlen(chat_jwt_secret), sub, now, now + secs,
+						 token, sizeof(token));
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("could not mint a token for this user id")));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(token, len));
+}

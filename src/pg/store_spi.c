@@ -1,0 +1,706 @@
+/*
+ * store_spi.c
+ *	  core/store.h over SPI.  Every transaction and subtransaction the worker
+ *	  runs lives here.  Each call is one transaction with the statement
+ *	  timeout armed (SPI in a background worker does not arm it); an ERROR
+ *	  is caught, the transaction aborted, and the failure returned to the
+ *	  core as a chat_err, so one bad request costs one error frame.
+ *
+ *	  A group-commit batch first runs every send in one transaction with no
+ *	  subtransactions (the common case: nothing fails).  Only if something
+ *	  fails is the batch retried with one subtransaction per item, so a bad
+ *	  item fails alone without growing every batch's subxid cache.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+
+#include "pg/settings.h"
+#include "pg/store_spi.h"
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define MSG_COLS "m.id::text, m.channel_id::text, m.client_id::text, " \
+	"m.reply_to::text, m.seq, m.sender_id, m.content, m.kind, " \
+	"m.attachments::text, " TS("m.created_at") ", " TS("m.edited_at") ", " \
+	TS("m.deleted_at")
+#define CH_COLS "c.id::text, c.type, c.name, cm.role, c.last_seq, " \
+	"cm.last_read_seq, (SELECT count(*) FROM chat.messages x " \
+	"WHERE x.channel_id = c.id AND x.seq > cm.last_read_seq " \
+	"AND x.sender_id <> cm.user_id AND x.deleted_at IS NULL)"
+
+/* The extension's schema, where the API functions live. */
+static char *ext_schema = NULL;
+
+typedef enum call_kind
+{
+	CALL_READ,					/* membership errors mean not_member */
+	CALL_CHANGE					/* edit/delete: they mean forbidden */
+} call_kind;
+
+/* --- helpers ---------------------------------------------------------- */
+
+static char *
+dup_text(const char *s)
+{
+	char	   *r = strdup(s ? s : "");
+
+	if (r == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	return r;
+}
+
+static const char *
+col(int row, int c)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, c);
+}
+
+static int64
+col_int8(int row, int c)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row],
+								  SPI_tuptable->tupdesc, c, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static void
+copy_uuid(chat_uuid dst, const char *src)
+{
+	snprintf(dst, sizeof(chat_uuid), "%s", src ? src : "");
+}
+
+static void
+copy_ts(char *dst, const char *src)
+{
+	snprintf(dst, CHAT_TS_LEN, "%s", src ? src : "");
+}
+
+/* row_to_message copies one MSG_COLS row (starting at column first). */
+static void
+row_to_message(int row, chat_message *m)
+{
+	const char *att = col(row, 9);
+
+	copy_uuid(m->id, col(row, 1));
+	copy_uuid(m->channel_id, col(row, 2));
+	copy_uuid(m->client_id, col(row, 3));
+	copy_uuid(m->reply_to, col(row, 4));
+	m->seq = col_int8(row, 5);
+	m->sender_id = dup_text(col(row, 6));
+	m->content = dup_text(col(row, 7));
+	m->kind = dup_text(col(row, 8));
+	m->attachments = att ? dup_text(att) : NULL;
+	copy_ts(m->created_at, col(row, 10));
+	copy_ts(m->edited_at, col(row, 11));
+	copy_ts(m->deleted_at, col(row, 12));
+}
+
+static chat_message *
+rows_to_messages(size_t *n)
+{
+	chat_message *msgs;
+
+	*n = SPI_processed;
+	msgs = calloc(*n ? *n : 1, sizeof(chat_message));
+	if (msgs == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	for (size_t i = 0; i < *n; i++)
+		row_to_message(i, &msgs[i]);
+	return msgs;
+}
+
+static void
+row_to_channel(int row, chat_channel_info *c)
+{
+	const char *name = col(row, 3);
+
+	copy_uuid(c->id, col(row, 1));
+	snprintf(c->type, sizeof(c->type), "%s", col(row, 2));
+	c->name = name ? dup_text(name) : NULL;
+	snprintf(c->role, sizeof(c->role), "%s", col(row, 4));
+	c->last_seq = col_int8(row, 5);
+	c->last_read_seq = col_int8(row, 6);
+	c->unread = col_int8(row, 7);
+}
+
+/*
+ * run is SPI_execute_with_args with cstring arguments (NULL for SQL NULL),
+ * all passed as text and cast in the SQL.
+ */
+static void
+run(const char *sql, int nargs, const char *const *args)
+{
+	Oid			types[8];
+	Datum		values[8];
+	char		nulls[8] = {0};
+	int			rc;
+
+	Assert(nargs <= 8);
+	for (int i = 0; i < nargs; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
+		nulls[i] = args[i] ? ' ' : 'n';
+	}
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s",
+			 SPI_result_code_string(rc));
+}
+
+static const char *
+fmt_int8(int64 v)
+{
+	return psprintf(INT64_FORMAT, v);
+}
+
+/* --- transactions ----------------------------------------------------- */
+
+static void
+xact_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+	enable_timeout_after(STATEMENT_TIMEOUT, chat_statement_timeout_ms);
+}
+
+static void
+xact_commit(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * map_error turns a caught ERROR into the protocol's code, logging what
+ * the client will not see.  Must be called in PG_CATCH after switching out
+ * of ErrorContext.
+ */
+static chat_err
+map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
+{
+	chat_err	err;
+
+	switch (ed->sqlerrcode)
+	{
+		case ERRCODE_NO_DATA_FOUND:
+			err = CHAT_E_NOT_FOUND;
+			break;
+		case ERRCODE_INSUFFICIENT_PRIVILEGE:
+			err = kind == CALL_CHANGE ? CHAT_E_FORBIDDEN : CHAT_E_NOT_MEMBER;
+			break;
+		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+			err = CHAT_E_TOO_LARGE;
+			break;
+		case ERRCODE_INVALID_PARAMETER_VALUE:
+		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
+		case ERRCODE_INVALID_TEXT_REPRESENTATION:
+		case ERRCODE_FOREIGN_KEY_VIOLATION:
+		case ERRCODE_CHECK_VIOLATION:
+		case ERRCODE_STRING_DATA_RIGHT_TRUNCATION:
+		case ERRCODE_CHARACTER_NOT_IN_REPERTOIRE:
+		case ERRCODE_UNTRANSLATABLE_CHARACTER:
+			err = CHAT_E_BAD_REQUEST;
+			break;
+		default:
+			err = CHAT_E_INTERNAL;
+			break;
+	}
+	if (msg)
+		snprintf(msg, msglen, "%s",
+				 err == CHAT_E_INTERNAL ? "internal error" : ed->message);
+	if (err == CHAT_E_INTERNAL)
+		ereport(LOG,
+				(errmsg("chat worker query failed: %s", ed->message)));
+	return err;
+}
+
+/* Arguments and outcome of one store call run by guarded(). */
+typedef void (*store_body) (void *arg);
+
+/*
+ * guarded runs body in its own transaction and turns an ERROR into a
+ * chat_err (the transaction is then rolled back).
+ */
+static chat_err
+guarded(const char *activity, call_kind kind, store_body body, void *arg,
+		char *msg, size_t msglen)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	chat_err	err = CHAT_OK;
+
+	PG_TRY();
+	{
+		xact_begin(activity);
+		body(arg);
+		xact_commit();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		MemoryContextSwitchTo(oldcxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		err = map_error(ed, kind, msg, msglen);
+		FreeErrorData(ed);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	return err;
+}
+
+/* --- extension lookup -------------------------------------------------- */
+
+static void
+find_schema_body(void *arg)
+{
+	run("SELECT n.nspname FROM pg_catalog.pg_extension e "
+		"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+		"WHERE e.extname = 'chat'", 0, NULL);
+	if (SPI_processed == 1)
+	{
+		const char *s = col(0, 1);
+
+		ext_schema = MemoryContextStrdup(TopMemoryContext,
+										 quote_identifier(s));
+	}
+}
+
+bool
+chat_store_spi_ready(void)
+{
+	if (ext_schema == NULL)
+		guarded("chat: looking for the extension", CALL_READ,
+				find_schema_body, NULL, NULL, 0);
+	return ext_schema != NULL;
+}
+
+/* --- the store functions ---------------------------------------------- */
+
+typedef struct channels_call
+{
+	const char *user_id;
+	const char *channel_id;
+	chat_channel_info *out;
+	size_t		n;
+	bool		found;
+} channels_call;
+
+static void
+user_channels_body(void *arg)
+{
+	channels_call *a = arg;
+	const char *args[1] = {a->user_id};
+
+	run("SELECT " CH_COLS " FROM chat.channel_members cm "
+		"JOIN chat.channels c ON c.id = cm.channel_id "
+		"WHERE cm.user_id = $1 ORDER BY c.id", 1, args);
+	a->n = SPI_processed;
+	a->out = calloc(a->n ? a->n : 1, sizeof(chat_channel_info));
+	if (a->out == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	for (size_t i = 0; i < a->n; i++)
+		row_to_channel(i, &a->out[i]);
+}
+
+static chat_err
+spi_user_channels(void *ctx, const char *user_id, chat_channel_info **out,
+				  size_t *n)
+{
+	channels_call a = {user_id, NULL, NULL, 0, false};
+	chat_err	err = guarded("chat: ready", CALL_READ, user_channels_body,
+							  &a, NULL, 0);
+
+	if (err != CHAT_OK)
+	{
+		chat_channels_free(a.out, a.n);
+		return err;
+	}
+	*out = a.out;
+	*n = a.n;
+	return CHAT_OK;
+}
+
+static void
+channel_for_user_body(void *arg)
+{
+	channels_call *a = arg;
+	const char *args[2] = {a->user_id, a->channel_id};
+
+	run("SELECT " CH_COLS " FROM chat.channel_members cm "
+		"JOIN chat.channels c ON c.id = cm.channel_id "
+		"WHERE cm.user_id = $1 AND cm.channel_id = $2::uuid", 2, args);
+	if (SPI_processed == 1)
+	{
+		row_to_channel(0, a->out);
+		a->found = true;
+	}
+}
+
+static chat_err
+spi_channel_for_user(void *ctx, const char *channel_id, const char *user_id,
+					 chat_channel_info *out)
+{
+	channels_call a = {user_id, channel_id, out, 0, false};
+	chat_err	err;
+
+	memset(out, 0, sizeof(*out));
+	err = guarded("chat: joined", CALL_READ, channel_for_user_body, &a,
+				  NULL, 0);
+	if (err != CHAT_OK)
+	{
+		chat_channel_info_clear(out);
+		return err;
+	}
+	return a.found ? CHAT_OK : CHAT_E_NOT_MEMBER;
+}
+
+typedef struct messages_call
+{
+	const char *channel_id;
+	const char *user_id;
+	int64		seq;
+	int			limit;
+	bool		newest_first;
+	chat_message *out;
+	size_t		n;
+} messages_call;
+
+static void
+require_member(const char *channel_id, const char *user_id)
+{
+	const char *args[2] = {channel_id, user_id};
+
+	if (user_id == NULL)
+		return;
+	run("SELECT 1 FROM chat.channel_members "
+		"WHERE channel_id = $1::uuid AND user_id = $2", 2, args);
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("not a member of this channel")));
+}
+
+static void
+messages_body(void *arg)
+{
+	messages_call *a = arg;
+	const char *args[3];
+
+	require_member(a->channel_id, a->user_id);
+	args[0] = a->channel_id;
+	args[1] = fmt_int8(a->seq);
+	args[2] = fmt_int8(a->limit);
+	if (!a->newest_first)
+		run("SELECT " MSG_COLS " FROM chat.messages m "
+			"WHERE m.channel_id = $1::uuid AND m.seq > $2::bigint "
+			"ORDER BY m.seq LIMIT $3::bigint", 3, args);
+	else if (a->seq > 0)
+		run("SELECT " MSG_COLS " FROM chat.messages m "
+			"WHERE m.channel_id = $1::uuid AND m.seq < $2::bigint "
+			"ORDER BY m.seq DESC LIMIT $3::bigint", 3, args);
+	else
+	{
+		args[1] = args[2];
+		run("SELECT " MSG_COLS " FROM chat.messages m "
+			"WHERE m.channel_id = $1::uuid "
+			"ORDER BY m.seq DESC LIMIT $2::bigint", 2, args);
+	}
+	a->out = rows_to_messages(&a->n);
+}
+
+static chat_err
+spi_messages(messages_call *a, chat_message **out, size_t *n)
+{
+	chat_err	err = guarded(a->newest_first ? "chat: history" : "chat: since",
+							  CALL_READ, messages_body, a, NULL, 0);
+
+	if (err != CHAT_OK)
+	{
+		chat_messages_free(a->out, a->n);
+		*out = NULL;
+		*n = 0;
+		return err;
+	}
+	*out = a->out;
+	*n = a->n;
+	return CHAT_OK;
+}
+
+static chat_err
+spi_since(void *ctx, const char *channel_id, const char *user_id,
+		  int64_t after_seq, int limit, chat_message **out, size_t *n)
+{
+	messages_call a = {channel_id, user_id, after_seq, limit, false, NULL, 0};
+
+	return spi_messages(&a, out, n);
+}
+
+static chat_err
+spi_history(void *ctx, const char *channel_id, const char *user_id,
+			int64_t before, int limit, chat_message **out, size_t *n)
+{
+	messages_call a = {channel_id, user_id, before, limit, true, NULL, 0};
+
+	return spi_messages(&a, out, n);
+}
+
+typedef struct read_call
+{
+	const char *channel_id;
+	const char *user_id;
+	int64		seq;
+	int64		stored;
+} read_call;
+
+static void
+mark_read_body(void *arg)
+{
+	read_call  *a = arg;
+	const char *args[3] = {a->channel_id, a->user_id, fmt_int8(a->seq)};
+
+	run(psprintf("SELECT %s.chat_mark_read($1::uuid, $2, $3::bigint)",
+				 ext_schema), 3, args);
+	a->stored = col_int8(0, 1);
+}
+
+static chat_err
+spi_mark_read(void *ctx, const char *channel_id, const char *user_id,
+			  int64_t seq, int64_t *stored)
+{
+	read_call	a = {channel_id, user_id, seq, 0};
+	chat_err	err = guarded("chat: read", CALL_READ, mark_read_body, &a,
+							  NULL, 0);
+
+	*stored = a.stored;
+	return err;
+}
+
+typedef struct change_call
+{
+	const char *message_id;
+	const char *user_id;
+	const char *content;		/* NULL: delete */
+	chat_message *out;
+} change_call;
+
+static void
+change_body(void *arg)
+{
+	change_call *a = arg;
+	const char *args[3] = {a->message_id, a->user_id, a->content};
+
+	if (a->content)
+	{
+		run(psprintf("SELECT " MSG_COLS " FROM %s.chat_edit($1::uuid, $2, $3) m",
+					 ext_schema), 3, args);
+		if (SPI_processed == 1)
+			row_to_message(0, a->out);
+	}
+	else
+		run(psprintf("SELECT %s.chat_delete($1::uuid, $2)", ext_schema), 2,
+			args);
+}
+
+static chat_err
+spi_edit(void *ctx, const char *message_id, const char *user_id,
+		 const char *content, chat_message *out, char *errmsg, size_t errlen)
+{
+	change_call a = {message_id, user_id, content, out};
+
+	return guarded("chat: edit", CALL_CHANGE, change_body, &a, errmsg,
+				   errlen);
+}
+
+static chat_err
+spi_remove(void *ctx, const char *message_id, const char *user_id,
+		   chat_message *out, char *errmsg, size_t errlen)
+{
+	change_call a = {message_id, user_id, NULL, out};
+
+	return guarded("chat: delete", CALL_CHANGE, change_body, &a, errmsg,
+				   errlen);
+}
+
+/* --- group commit ------------------------------------------------------ */
+
+/* send_one stores one item; an ERROR propagates to the caller. */
+static void
+send_one(chat_send_item *it)
+{
+	const char *args[7] = {it->channel_id, it->sender_id, it->content,
+		it->client_id, it->kind, it->reply_to[0] ? it->reply_to : NULL,
+	it->attachments};
+	const char *key[2] = {it->sender_id, it->client_id};
+
+	/* a key seen before is a duplicate: answer with the first message */
+	run("SELECT " MSG_COLS " FROM chat.messages m "
+		"WHERE m.sender_id = $1 AND m.client_id = $2::uuid", 2, key);
+	if (SPI_processed == 1)
+	{
+		row_to_message(0, &it->msg);
+		it->duplicate = true;
+		it->status = CHAT_OK;
+		return;
+	}
+	run(psprintf("SELECT " MSG_COLS " FROM %s.chat_send($1::uuid, $2, $3, "
+				 "$4::uuid, $5, $6::uuid, $7::jsonb) m", ext_schema), 7, args);
+	if (SPI_processed != 1)
+		elog(ERROR, "chat_send returned %d rows", (int) SPI_processed);
+	row_to_message(0, &it->msg);
+	it->status = CHAT_OK;
+}
+
+static int
+item_cmp(const void *a, const void *b)
+{
+	const chat_send_item *const *x = a;
+	const chat_send_item *const *y = b;
+	int			c = strcmp((*x)->channel_id, (*y)->channel_id);
+
+	/* stable within a channel: earlier sends get lower seqs */
+	if (c != 0)
+		return c;
+	return (*x < *y) ? -1 : (*x > *y);
+}
+
+typedef struct batch_call
+{
+	chat_send_item **order;		/* items sorted by channel: lock order */
+	size_t		n;
+	bool		isolate;		/* one subtransaction per item */
+} batch_call;
+
+static void
+batch_body(void *arg)
+{
+	batch_call *b = arg;
+
+	for (size_t i = 0; i < b->n; i++)
+	{
+		chat_send_item *it = b->order[i];
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		if (!b->isolate)
+		{
+			send_one(it);
+			continue;
+		}
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			send_one(it);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *ed;
+
+			MemoryContextSwitchTo(oldcxt);
+			ed = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			chat_message_clear(&it->msg);
+			it->duplicate = false;
+			it->status = map_error(ed, CALL_READ, it->errmsg,
+								   sizeof(it->errmsg));
+			FreeErrorData(ed);
+			/* a timeout or a lost connection is not this item's fault */
+			if (it->status == CHAT_E_INTERNAL)
+				PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+}
+
+static void
+reset_items(chat_send_item *items, size_t n, chat_err status)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		chat_message_clear(&items[i].msg);
+		items[i].duplicate = false;
+		items[i].status = status;
+		if (status != CHAT_OK)
+			snprintf(items[i].errmsg, sizeof(items[i].errmsg),
+					 "internal error");
+	}
+}
+
+static chat_err
+spi_send_batch(void *ctx, chat_send_item *items, size_t n)
+{
+	batch_call	b;
+	chat_err	err;
+
+	b.order = malloc(n * sizeof(chat_send_item *));
+	if (b.order == NULL)
+	{
+		reset_items(items, n, CHAT_E_INTERNAL);
+		return CHAT_E_INTERNAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		b.order[i] = &items[i];
+	qsort(b.order, n, sizeof(chat_send_item *), item_cmp);
+	b.n = n;
+
+	/* optimistic: everything in one transaction, no subtransactions */
+	b.isolate = false;
+	err = guarded("chat: send batch", CALL_READ, batch_body, &b, NULL, 0);
+	if (err != CHAT_OK)
+	{
+		/* something failed: retry with each item isolated */
+		reset_items(items, n, CHAT_OK);
+		b.isolate = true;
+		err = guarded("chat: send batch (isolated)", CALL_READ, batch_body,
+					  &b, NULL, 0);
+		if (err != CHAT_OK)
+			reset_items(items, n, CHAT_E_INTERNAL);
+	}
+	free(b.order);
+	return err;
+}
+
+void
+chat_store_spi_init(chat_store *store)
+{
+	memset(store, 0, sizeof(*store));
+	store->user_channels = spi_user_channels;
+	store->channel_for_user = spi_channel_for_user;
+	store->send_batch = spi_send_batch;
+	store->since = spi_since;
+	store->history = spi_history;
+	store->mark_read = spi_mark_read;
+	store->edit = spi_edit;
+	store->remove = spi_remove;
+}

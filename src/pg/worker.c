@@ -1,0 +1,367 @@
+/*
+ * worker.c
+ *	  The chat background worker: signals, the wait loop and the glue
+ *	  between PostgreSQL and the server core.  Only this file owns signals
+ *	  and waiting; only store_spi.c opens transactions.
+ *
+ *	  WaitEventSet in PG15 cannot remove a socket, so every client socket
+ *	  lives in the core's own epoll set, and that one fd sits in a small
+ *	  WaitEventSet next to the latch and postmaster death.
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "core/net.h"
+#include "core/server.h"
+#include "pg/notify.h"
+#include "pg/settings.h"
+#include "pg/shmem.h"
+#include "pg/store_spi.h"
+#include "pg/worker.h"
+
+PGDLLEXPORT void chat_worker_main(Datum arg);
+
+static volatile sig_atomic_t shutdown_requested = false;
+static int	worker_id;
+static chat_server *server = NULL;
+static void *public_key = NULL;
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static int64
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+core_log(void *arg, chat_log_level level, const char *msg)
+{
+	ereport(level == CHAT_LOG_WARNING ? WARNING :
+			level == CHAT_LOG_INFO ? LOG : DEBUG1,
+			(errmsg_internal("chat worker %d: %s", worker_id, msg)));
+}
+
+static bool
+host_presence(void *ctx, const char *user_id, bool up)
+{
+	return up ? chat_presence_add(user_id, worker_id) :
+		chat_presence_remove(user_id, worker_id);
+}
+
+static void
+on_notify(const char *channel, const char *payload, void *arg)
+{
+	if (server && strcmp(channel, "chat") == 0)
+		chat_server_notify(server, payload);
+}
+
+/* configure pushes the current settings into the core (start, SIGHUP). */
+static void
+configure(void)
+{
+	chat_server_config cfg;
+	char		err[256];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.worker_id = worker_id;
+	cfg.heartbeat_interval_ms = chat_heartbeat_interval_ms;
+	cfg.heartbeat_timeout_ms = chat_heartbeat_timeout_ms;
+	cfg.typing_timeout_ms = chat_typing_timeout_ms;
+	cfg.typing_debounce_ms = chat_typing_debounce_ms;
+	cfg.max_message_bytes = chat_max_message_bytes;
+	cfg.max_frame_bytes = chat_max_frame_bytes;
+	cfg.max_outbound_bytes = chat_max_outbound_bytes;
+	cfg.handshake_timeout_ms = chat_handshake_timeout_ms;
+	/* each worker takes its share; the kernel spreads connections evenly */
+	cfg.max_connections = Max(1, chat_max_connections / Max(1, chat_workers));
+	cfg.max_connections_per_ip = chat_max_connections_per_ip;
+	cfg.allowed_origins = chat_allowed_origins;
+
+	if (chat_jwt_secret && chat_jwt_secret[0])
+	{
+		cfg.keys.hs_secret = (const unsigned char *) chat_jwt_secret;
+		cfg.keys.hs_secret_len = strlen(chat_jwt_secret);
+	}
+	if (public_key)
+	{
+		jwt_free_public_key(public_key);
+		public_key = NULL;
+	}
+	if (chat_jwt_public_key_file && chat_jwt_public_key_file[0])
+	{
+		public_key = jwt_load_public_key(chat_jwt_public_key_file, err,
+										 sizeof(err));
+		if (public_key == NULL)
+			ereport(WARNING,
+					(errmsg("chat.jwt_public_key_file not loaded: %s", err)));
+	}
+	cfg.keys.public_key = public_key;
+	cfg.keys.audience = chat_jwt_audience;
+	cfg.keys.issuer = chat_jwt_issuer;
+	cfg.keys.leeway_s = chat_jwt_leeway_s;
+	if (cfg.keys.hs_secret == NULL && public_key == NULL)
+		ereport(WARNING,
+				(errmsg("chat has no JWT key: every connection is refused"),
+				 errhint("Set chat.jwt_secret or chat.jwt_public_key_file.")));
+	chat_server_configure(server, &cfg);
+}
+
+/* open_listeners binds every address of chat.listen_addresses. */
+static void
+open_listeners(void)
+{
+	char	   *list = pstrdup(chat_listen_addresses);
+	char	   *tok,
+			   *save = NULL;
+	char		err[256];
+	int			opened = 0;
+
+	if (net_raise_nofile() < 0)
+		ereport(WARNING, (errmsg("chat: could not raise the open file limit")));
+	for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+	{
+		if (chat_server_listen(server, tok, chat_port, err, sizeof(err)) == 0)
+			opened++;
+		else
+			ereport(WARNING, (errmsg("chat: %s", err)));
+	}
+	if (opened == 0)
+		ereport(FATAL,
+				(errmsg("chat worker could not listen on port %d", chat_port)));
+}
+
+/*
+ * find_database looks chat.database up without being connected to one: a
+ * plain heap scan of the shared catalog pg_database, as the autovacuum
+ * launcher does (an index scan would need a database's pg_class).
+ */
+static Oid
+find_database(const char *name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Oid			db = InvalidOid;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database d = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(d->datname), name) == 0)
+		{
+			db = d->oid;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return db;
+}
+
+/*
+ * connect_database connects to chat.database, or, while it does not exist,
+ * waits without a database and exits so the postmaster restarts us: a
+ * background worker can bind a database only once.  The OID seen is kept
+ * in shared memory for the next start.
+ */
+static void
+connect_database(void)
+{
+	Oid			db = chat_shared_database();
+
+	if (OidIsValid(db))
+	{
+		/* if it was dropped meanwhile, the next start waits again */
+		chat_set_shared_database(InvalidOid);
+		BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
+		chat_set_shared_database(db);
+		return;
+	}
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (shutdown_requested)
+			proc_exit(1);
+		db = find_database(chat_database);
+		if (OidIsValid(db))
+		{
+			chat_set_shared_database(db);
+			proc_exit(1);		/* restarted at once, then connects by OID */
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
+						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* wait_for_extension waits, quietly, until CREATE EXTENSION chat ran. */
+static void
+wait_for_extension(void)
+{
+	while (!chat_store_spi_ready())
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (shutdown_requested)
+			proc_exit(1);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
+						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+static void
+shutdown_server(void)
+{
+	int64		deadline = monotonic_ms() + 1000;
+
+	/* close 1001, then give the close frames a moment to leave */
+	chat_server_shutdown(server, 1001);
+	while (monotonic_ms() < deadline)
+	{
+		(void) WaitLatchOrSocket(NULL, WL_SOCKET_READABLE | WL_TIMEOUT,
+								 chat_server_fd(server), 50,
+								 PG_WAIT_EXTENSION);
+		chat_server_poll(server, monotonic_ms(), (int64) time(NULL));
+		if (chat_server_get_stats(server)->connections_open == 0)
+			break;
+	}
+	chat_server_destroy(server);
+	server = NULL;
+}
+
+/* main_loop waits on the latch, postmaster death and the core's epoll fd */
+static void
+main_loop(void)
+{
+	WaitEventSet *set = CreateWaitEventSet(TopMemoryContext, 3);
+	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext,
+												   "chat loop",
+												   ALLOCSET_DEFAULT_SIZES);
+	int			timeout = 0;
+
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, chat_server_fd(server), NULL,
+					  NULL);
+
+	for (;;)
+	{
+		WaitEvent	ev;
+
+		(void) WaitEventSetWait(set, timeout, &ev, 1, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (shutdown_requested)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			configure();
+		}
+		MemoryContextSwitchTo(loop_cxt);
+		chat_notify_drain();
+		timeout = chat_server_poll(server, monotonic_ms(),
+								   (int64) time(NULL));
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(loop_cxt);
+	}
+	FreeWaitEventSet(set);
+}
+
+void
+chat_worker_main(Datum arg)
+{
+	chat_store	store;
+	char		activity[64];
+
+	worker_id = DatumGetInt32(arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, handle_sigterm);
+	BackgroundWorkerUnblockSignals();
+
+	connect_database();
+	/* a restarted worker lost every socket: drop its share of presence */
+	chat_presence_reset_worker(worker_id);
+	wait_for_extension();
+
+	chat_store_spi_init(&store);
+	store.presence = host_presence;
+	server = chat_server_create(&store, core_log, NULL);
+	if (server == NULL)
+		ereport(FATAL, (errmsg("chat worker could not create its event loop")));
+	configure();
+	open_listeners();
+	chat_notify_start("chat", on_notify, NULL);
+	/* anything committed before LISTEN took effect is caught up per room */
+	chat_server_resync(server);
+
+	snprintf(activity, sizeof(activity), "listening on port %d", chat_port);
+	pgstat_report_activity(STATE_IDLE, activity);
+	ereport(LOG, (errmsg("chat worker %d listening on port %d", worker_id,
+						 chat_port)));
+	main_loop();
+	shutdown_server();
+	chat_presence_reset_worker(worker_id);
+	/* exit code 1: the postmaster restarts us unless it is shutting down */
+	proc_exit(1);
+}
+
+void
+chat_register_workers(void)
+{
+	BackgroundWorker worker;
+
+	for (int i = 0; i < chat_workers; i++)
+	{
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 1;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "chat");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "chat_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "chat worker %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "chat worker");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
