@@ -24,6 +24,8 @@ PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 # Our functions gain nothing from JIT inlining; skip the clang bitcode.
 override with_llvm = no
+# Rebuild objects when a header they include changes.
+override autodepend = yes
 include $(PGXS)
 else
 all install:

@@ -288,6 +288,7 @@ conn_send_text(chat_conn *c, const char *json, size_t len)
 
 	if (json == NULL)
 	{
+		/* out of memory: the connection cannot keep its guarantees */
 		conn_kill(c);
 		return;
 	}

@@ -84,10 +84,75 @@ newest_seq(chat_server *srv, const char *channel_id, const char *user_id)
 	return seq;
 }
 
+/* send_message_frames writes msgs as message frames, advancing s->pos. */
+static void
+send_message_frames(chat_conn *c, chat_sub *s, const chat_message *msgs,
+					size_t n)
+{
+	for (size_t i = 0; i < n && c->state == CONN_WS; i++)
+	{
+		size_t		olen = 0,
+					flen = 0;
+		char	   *obj = proto_message_object(&msgs[i], &olen);
+		char	   *frame = obj ? proto_message_frame(obj, olen, &flen) : NULL;
+
+		free(obj);
+		conn_send_owned(c, frame, flen);
+		s->pos = msgs[i].seq;
+	}
+}
+
+/*
+ * send_changes tells a reconnecting client about edits and deletes of the
+ * messages it already had (seq <= upto) made after its lastChange.  Returns
+ * the change counter the client has now seen, or -1 on failure.
+ */
+static int64_t
+send_changes(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p,
+			 int64_t upto, bool *more)
+{
+	chat_server *srv = c->srv;
+	chat_message *msgs = NULL;
+	size_t		n = 0;
+	int64_t		channel_change = 0,
+				seen;
+	/* without "changes" the client only learns the counter */
+	int64_t		after = p->has_change ? p->last_change : INT64_MAX / 2;
+	chat_err	err = srv->store.changes(srv->store.ctx, p->channel_id,
+										 c->user->id, after, upto,
+										 SYNC_PAGE + 1, &msgs, &n,
+										 &channel_change);
+
+	if (err != CHAT_OK)
+	{
+		send_error(c, err, "sync failed", NULL, cmd->ref);
+		return -1;
+	}
+	seen = channel_change;
+	if (n > SYNC_PAGE)
+	{
+		*more = true;
+		seen = msgs[SYNC_PAGE - 1].change_seq;
+	}
+	for (size_t i = 0; i < n && i < SYNC_PAGE; i++)
+	{
+		size_t		len;
+		char	   *json = msgs[i].deleted_at[0] ?
+			proto_message_deleted(msgs[i].channel_id, msgs[i].id,
+								  msgs[i].seq, NULL, &len) :
+			proto_message_updated(&msgs[i], NULL, &len);
+
+		conn_send_owned(c, json, len);
+	}
+	chat_messages_free(msgs, n);
+	return seen;
+}
+
 /*
  * sync_one restarts delivery of one channel at last_seq: the missed
- * messages oldest first, then synced.  With hasMore the connection stays
- * paused for live messages until the client has paged up to the head.
+ * messages oldest first, the edits and deletes of older ones the client
+ * asked about, then synced.  With hasMore the connection stays paused for
+ * live messages until the client has paged up to the head.
  */
 static void
 sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
@@ -100,6 +165,7 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 	bool		more;
 	char	   *json;
 	chat_err	err;
+	int64_t		change;
 
 	if (s == NULL)
 		return;
@@ -111,20 +177,9 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 		return;
 	}
 	more = n > SYNC_PAGE;
-	if (more)
-		n = SYNC_PAGE;
 	s->pos = p->last_seq;
-	for (size_t i = 0; i < n && c->state == CONN_WS; i++)
-	{
-		size_t		olen,
-					flen;
-		char	   *obj = proto_message_object(&msgs[i], &olen);
-		char	   *frame = obj ? proto_message_frame(obj, olen, &flen) : NULL;
-
-		free(obj);
-		conn_send_owned(c, frame, flen);
-		s->pos = msgs[i].seq;
-	}
+	send_message_frames(c, s, msgs, more ? SYNC_PAGE : n);
+	chat_messages_free(msgs, n);
 	if (n == 0)
 	{
 		int64_t		newest = newest_seq(srv, p->channel_id, c->user->id);
@@ -132,9 +187,11 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 		if (s->pos > newest)
 			s->pos = newest;
 	}
-	chat_messages_free(msgs, more ? SYNC_PAGE + 1 : n);
+	change = send_changes(c, cmd, p, p->last_seq, &more);
+	if (change < 0)
+		return;
 	s->paused = more;
-	json = proto_synced(p->channel_id, s->pos, more, cmd->ref, &len);
+	json = proto_synced(p->channel_id, s->pos, change, more, cmd->ref, &len);
 	conn_send_owned(c, json, len);
 	/* anything announced while we read is delivered by the next poll */
 	if (!more)
@@ -178,44 +235,33 @@ on_history(chat_conn *c, chat_cmd *cmd)
 static void
 on_typing(chat_conn *c, chat_cmd *cmd)
 {
-	chat_sub   *s = require_member(c, cmd, cmd->channel_id);
-	size_t		len;
-	char	   *json;
-
-	if (s == NULL)
+	if (require_member(c, cmd, cmd->channel_id) == NULL)
 		return;
-	json = proto_typing(cmd->channel_id, c->user->id,
-						c->srv->cfg.typing_timeout_ms, &len);
-	hub_broadcast_json(s->room, json, len, c->user);
-	free(json);
+	typing_event(c->srv, cmd->channel_id, c->user->id);
 }
 
+/* on_presence answers who of the channel is online, on any worker. */
 static void
 on_presence(chat_conn *c, chat_cmd *cmd)
 {
-	chat_sub   *s = require_member(c, cmd, cmd->channel_id);
-	char	  **online;
+	chat_server *srv = c->srv;
+	char	  **online = NULL;
 	size_t		n = 0,
 				len;
 	char	   *json;
+	chat_err	err;
 
-	if (s == NULL)
+	if (require_member(c, cmd, cmd->channel_id) == NULL)
 		return;
-	online = calloc(s->room->n_subs + 1, sizeof(char *));
-	if (online == NULL)
-		return;
-	for (size_t i = 0; i < s->room->n_subs; i++)
+	err = srv->store.channel_online(srv->store.ctx, cmd->channel_id, &online,
+									&n);
+	if (err != CHAT_OK)
 	{
-		const char *uid = s->room->subs[i]->conn->user->id;
-		bool		seen = false;
-
-		for (size_t j = 0; j < n; j++)
-			seen = seen || strcmp(online[j], uid) == 0;
-		if (!seen)
-			online[n++] = (char *) uid;
+		send_error(c, err, "presence failed", NULL, cmd->ref);
+		return;
 	}
 	json = proto_presence_state(cmd->channel_id, online, n, cmd->ref, &len);
-	free(online);
+	chat_strings_free(online, n);
 	conn_send_owned(c, json, len);
 }
 
@@ -302,8 +348,8 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 	if (st != PROTO_OK)
 	{
 		send_error(c, st == PROTO_TOO_LARGE ? CHAT_E_TOO_LARGE :
-				   CHAT_E_BAD_REQUEST, err[0] ? err : "malformed frame",
-				   cmd.client_id, cmd.ref);
+				   st == PROTO_INTERNAL ? CHAT_E_INTERNAL : CHAT_E_BAD_REQUEST,
+				   err[0] ? err : "malformed frame", cmd.client_id, cmd.ref);
 		proto_cmd_free(&cmd);
 		return;
 	}
@@ -432,6 +478,7 @@ batch_commit(chat_server *srv)
 		if (items[i].status == CHAT_OK && !items[i].duplicate)
 		{
 			srv->stats.messages_persisted++;
+			typing_stop(srv, items[i].msg.channel_id, items[i].sender_id);
 			hub_deliver_committed(srv, &items[i].msg, srv->batch[i].conn);
 		}
 		chat_message_clear(&items[i].msg);

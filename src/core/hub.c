@@ -84,8 +84,9 @@ hub_attach(chat_conn *c, const char *user_id)
 	u->conns = nc;
 	u->conns[u->n_conns++] = c;
 	c->user = u;
-	if (c->srv->store.presence)
-		c->srv->store.presence(c->srv->store.ctx, u->id, true);
+	if (c->srv->store.presence &&
+		c->srv->store.presence(c->srv->store.ctx, u->id, true))
+		presence_changed(c->srv, u->id, true);
 }
 
 /* hub_detach drops every subscription of c and forgets it as the user's. */
@@ -105,8 +106,11 @@ hub_detach(chat_conn *c)
 			break;
 		}
 	c->user = NULL;
-	if (c->srv->store.presence)
-		c->srv->store.presence(c->srv->store.ctx, u->id, false);
+	if (u->n_conns == 0)
+		typing_stop_user(c->srv, u->id);
+	if (c->srv->store.presence &&
+		c->srv->store.presence(c->srv->store.ctx, u->id, false))
+		presence_changed(c->srv, u->id, false);
 	if (u->n_conns == 0)
 	{
 		map_del(&c->srv->users, u->id);

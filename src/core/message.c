@@ -62,3 +62,11 @@ chat_err_code(chat_err err)
 		return "internal";
 	return err_codes[err];
 }
+
+void
+chat_strings_free(char **strs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(strs[i]);
+	free(strs);
+}

@@ -23,6 +23,8 @@ typedef struct chat_message
 	chat_uuid	client_id;
 	chat_uuid	reply_to;
 	int64_t		seq;
+	int64_t		change_seq;		/* channel change counter at its last
+								 * edit/delete; 0 if never changed */
 	char	   *sender_id;		/* malloc */
 	char	   *content;		/* malloc; "" for a deleted message */
 	char	   *kind;			/* malloc */
@@ -42,6 +44,7 @@ typedef struct chat_channel_info
 	int64_t		last_seq;
 	int64_t		last_read_seq;
 	int64_t		unread;
+	int64_t		last_change;	/* the channel's edit/delete counter */
 	char	  **online;			/* malloc array of malloc strings */
 	size_t		n_online;
 } chat_channel_info;

@@ -4,6 +4,9 @@
  *	  close-on-exec from the start, so no window exists in which a forked
  *	  process could inherit them or a read could block the event loop.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* accept4 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>

@@ -19,6 +19,9 @@
 #define PROTO_MAX_ATTACHMENTS_BYTES 8192	/* serialised attachments */
 #define PROTO_MAX_KIND 32
 #define PROTO_MAX_HISTORY 200	/* largest history limit */
+#define PROTO_MAX_TOKEN 8192	/* longest refresh token */
+#define PROTO_MAX_DEPTH 16		/* deepest JSON nesting of a client frame */
+#define PROTO_MAX_SEQ ((int64_t) 1 << 53)	/* largest seq/before/size */
 
 typedef enum chat_cmd_type
 {
@@ -38,6 +41,8 @@ typedef struct chat_sync_pos
 {
 	chat_uuid	channel_id;
 	int64_t		last_seq;
+	int64_t		last_change;	/* from "changes"; valid if has_change */
+	bool		has_change;
 } chat_sync_pos;
 
 /* A decoded client frame.  Only the fields of its type are set. */
@@ -65,13 +70,20 @@ typedef enum proto_status
 {
 	PROTO_OK = 0,
 	PROTO_BAD_REQUEST,			/* not JSON, unknown type, bad field, ... */
-	PROTO_TOO_LARGE				/* content over max_content_bytes */
+	PROTO_TOO_LARGE,			/* content over max_content_bytes */
+	PROTO_INTERNAL				/* out of memory */
 } proto_status;
 
 /*
  * proto_decode parses one text frame.  On failure it still fills cmd->ref
  * and cmd->client_id when the frame had them (so the error can echo them)
  * and writes a short reason into err.  Always call proto_cmd_free.
+ *
+ * It initialises all of *cmd.  max_content_bytes 0 means no limit.  ref may
+ * be any JSON value whose compact text fits PROTO_MAX_REF; explicit null in
+ * an optional field (kind, replyTo, attachments, before, limit) counts as
+ * absent.  Uuids come out in lower case.  Attachments come out as compact
+ * JSON with each object's members in the order url, name, size, mime.
  */
 extern proto_status proto_decode(const char *buf, size_t len,
 								 size_t max_content_bytes, chat_cmd *cmd,
@@ -81,7 +93,12 @@ extern void proto_cmd_free(chat_cmd *cmd);
 /*
  * Encoders return a malloc'd, NUL-terminated compact JSON text and store its
  * length in *len; NULL only when out of memory.  ref is the compact JSON of
- * the request's ref ("" or NULL for none) and is echoed verbatim.
+ * the request's ref ("" or NULL for none), as proto_decode stored it, and is
+ * echoed verbatim.  Uuids and timestamps given as "" become null; a NULL
+ * text (name, senderId) becomes null.  m->attachments is spliced in as raw
+ * JSON (it comes from our database), with whitespace outside strings
+ * dropped; text whose brackets do not balance becomes null.  Invalid UTF-8
+ * in any string becomes U+FFFD, so frames are always valid UTF-8.
  */
 extern char *proto_message_object(const chat_message *m, size_t *len);
 /* {"type":"message","message":M} from an already encoded M */
@@ -98,7 +115,8 @@ extern char *proto_ready(const char *user_id, const char *connection_id,
 						 const chat_channel_info *channels, size_t n,
 						 size_t *len);
 extern char *proto_synced(const char *channel_id, int64_t last_seq,
-						  bool has_more, const char *ref, size_t *len);
+						  int64_t last_change, bool has_more,
+						  const char *ref, size_t *len);
 extern char *proto_history(const char *channel_id,
 						   const chat_message *newest_first, size_t n,
 						   bool has_more, const char *ref, size_t *len);

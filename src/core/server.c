@@ -26,15 +26,6 @@
 /* The listeners' epoll tag: any non-connection pointer would do. */
 static char listener_tag;
 
-typedef struct notify_queue
-{
-	char	  **items;
-	size_t		n;
-	size_t		cap;
-} notify_queue;
-
-static notify_queue notifications;
-
 void
 srv_log(chat_server *srv, chat_log_level level, const char *fmt,...)
 {
@@ -67,6 +58,7 @@ chat_server_create(const chat_store *store, chat_log_fn log, void *log_arg)
 	srv->log_arg = log_arg;
 	map_init(&srv->rooms);
 	map_init(&srv->users);
+	map_init(&srv->typing);
 	return srv;
 }
 
@@ -165,26 +157,26 @@ chat_server_notify(chat_server *srv, const char *payload)
 	char	   *copy;
 
 	if (payload[0] == '\0' || payload[1] != ':' ||
-		strchr("mudjlr", payload[0]) == NULL)
+		strchr("mudjlrtsp", payload[0]) == NULL)
 		return false;
-	if (notifications.n >= NOTIFY_MAX)
+	if (srv->n_notes >= NOTIFY_MAX)
 	{
 		/* too much to replay one by one: catch every room up instead */
 		chat_server_resync(srv);
 		return true;
 	}
-	if (notifications.n == notifications.cap)
+	if (srv->n_notes == srv->cap_notes)
 	{
-		size_t		ncap = notifications.cap ? notifications.cap * 2 : 64;
-		char	  **ni = realloc(notifications.items, ncap * sizeof(char *));
+		size_t		ncap = srv->cap_notes ? srv->cap_notes * 2 : 64;
+		char	  **ni = realloc(srv->notes, ncap * sizeof(char *));
 
 		if (ni == NULL)
 		{
 			chat_server_resync(srv);
 			return true;
 		}
-		notifications.items = ni;
-		notifications.cap = ncap;
+		srv->notes = ni;
+		srv->cap_notes = ncap;
 	}
 	copy = strdup(payload);
 	if (copy == NULL)
@@ -192,7 +184,7 @@ chat_server_notify(chat_server *srv, const char *payload)
 		chat_server_resync(srv);
 		return true;
 	}
-	notifications.items[notifications.n++] = copy;
+	srv->notes[srv->n_notes++] = copy;
 	return true;
 }
 
@@ -245,6 +237,13 @@ dispatch_notification(chat_server *srv, const char *payload)
 			if (parse_channel_seq(body, channel, &seq, &rest) && *rest)
 				hub_read_moved(srv, channel, seq, rest);
 			break;
+		case 't':
+		case 's':
+			typing_remote(srv, payload);
+			break;
+		case 'p':
+			presence_remote(srv, payload);
+			break;
 		case 'j':
 		case 'l':
 			if (strlen(body) > CHAT_UUID_LEN + 1 && body[CHAT_UUID_LEN] == ':')
@@ -265,12 +264,48 @@ dispatch_notification(chat_server *srv, const char *payload)
 static void
 process_notifications(chat_server *srv)
 {
-	for (size_t i = 0; i < notifications.n; i++)
+	for (size_t i = 0; i < srv->n_notes; i++)
 	{
-		dispatch_notification(srv, notifications.items[i]);
-		free(notifications.items[i]);
+		dispatch_notification(srv, srv->notes[i]);
+		free(srv->notes[i]);
 	}
-	notifications.n = 0;
+	srv->n_notes = 0;
+}
+
+/*
+ * srv_publish queues an ephemeral event for the other workers; the queue
+ * goes out in one go at the end of the iteration.
+ */
+void
+srv_publish(chat_server *srv, const char *payload)
+{
+	char	   *copy;
+
+	if (srv->store.publish == NULL)
+		return;
+	if (srv->n_outbox == srv->cap_outbox)
+	{
+		size_t		ncap = srv->cap_outbox ? srv->cap_outbox * 2 : 16;
+		char	  **no = realloc(srv->outbox, ncap * sizeof(char *));
+
+		if (no == NULL)
+			return;				/* ephemeral: losing one is harmless */
+		srv->outbox = no;
+		srv->cap_outbox = ncap;
+	}
+	if ((copy = strdup(payload)) != NULL)
+		srv->outbox[srv->n_outbox++] = copy;
+}
+
+static void
+publish_outbox(chat_server *srv)
+{
+	if (srv->n_outbox == 0)
+		return;
+	srv->store.publish(srv->store.ctx, srv->outbox, srv->n_outbox);
+	for (size_t i = 0; i < srv->n_outbox; i++)
+		free(srv->outbox[i]);
+	srv->n_outbox = 0;
 }
 
 void
@@ -363,17 +398,31 @@ flush_dirty(chat_server *srv)
 	}
 }
 
+/*
+ * reap frees the connections closed during this iteration.  Detaching one
+ * may broadcast (presence, typing_stopped), which is flushed before any
+ * struct is freed, so the dirty list never points at freed memory; a
+ * connection that dies in that flush is reaped in the next round.
+ */
 static void
 reap(chat_server *srv)
 {
 	while (srv->dead)
 	{
-		chat_conn  *c = srv->dead;
+		chat_conn  *list = srv->dead,
+				   *c,
+				   *next;
 
-		srv->dead = c->dead_next;
-		if (c->user)
-			hub_detach(c);
-		conn_free(c);
+		srv->dead = NULL;
+		for (c = list; c; c = c->dead_next)
+			if (c->user)
+				hub_detach(c);
+		flush_dirty(srv);
+		for (c = list; c; c = next)
+		{
+			next = c->dead_next;
+			conn_free(c);
+		}
 	}
 }
 
@@ -412,6 +461,8 @@ read_events(chat_server *srv)
 int
 chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 {
+	int64_t		typing_next;
+
 	srv->now_ms = now_ms;
 	srv->now_s = now_s;
 	if (srv->accept_paused_until && now_ms >= srv->accept_paused_until)
@@ -430,11 +481,15 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 		sweep(srv);
 		srv->next_sweep_ms = now_ms + sweep_period(&srv->cfg);
 	}
+	typing_next = typing_expire(srv);
 	flush_dirty(srv);
 	reap(srv);
+	publish_outbox(srv);
 	{
 		int64_t		wait = srv->next_sweep_ms - now_ms;
 
+		if (typing_next >= 0 && typing_next < wait)
+			wait = typing_next;
 		if (srv->accept_paused_until &&
 			srv->accept_paused_until - now_ms < wait)
 			wait = srv->accept_paused_until - now_ms;
@@ -462,9 +517,13 @@ chat_server_destroy(chat_server *srv)
 	for (size_t i = 0; i < srv->n_batch; i++)
 		proto_cmd_free(&srv->batch[i].cmd);
 	free(srv->batch);
-	process_notifications(srv);	/* frees; rooms are gone by now */
-	free(notifications.items);
-	memset(&notifications, 0, sizeof(notifications));
+	for (size_t i = 0; i < srv->n_notes; i++)
+		free(srv->notes[i]);
+	free(srv->notes);
+	for (size_t i = 0; i < srv->n_outbox; i++)
+		free(srv->outbox[i]);
+	free(srv->outbox);
+	typing_destroy(srv);
 	map_destroy(&srv->rooms);
 	map_destroy(&srv->users);
 	free(srv->origins);

@@ -126,6 +126,14 @@ struct chat_server
 	chat_room  *pending_rooms;	/* rooms with announced, unfetched seqs */
 	bool		resync_all;
 
+	chat_map	typing;			/* "channel/user" -> typing_entry */
+	char	  **outbox;			/* payloads for the other workers */
+	size_t		n_outbox;
+	size_t		cap_outbox;
+	char	  **notes;			/* notifications to act on */
+	size_t		n_notes;
+	size_t		cap_notes;
+
 	pending_send *batch;
 	size_t		n_batch;
 	size_t		cap_batch;
@@ -139,6 +147,8 @@ struct chat_server
 /* server.c */
 extern void srv_log(chat_server *srv, chat_log_level level,
 					const char *fmt,...) __attribute__((format(printf, 3, 4)));
+
+extern void srv_publish(chat_server *srv, const char *payload);
 
 /* conn.c */
 extern chat_conn *conn_new(chat_server *srv, int fd, const char *addr);
@@ -186,6 +196,21 @@ extern void hub_message_changed(chat_server *srv, const char *channel_id,
 								int64_t seq, bool deleted);
 extern void hub_read_moved(chat_server *srv, const char *channel_id,
 						   int64_t seq, const char *user_id);
+
+/* typing.c */
+extern void typing_event(chat_server *srv, const char *channel_id,
+						 const char *user_id);
+extern void typing_stop(chat_server *srv, const char *channel_id,
+						const char *user_id);
+extern void typing_stop_user(chat_server *srv, const char *user_id);
+extern int64_t typing_expire(chat_server *srv);
+extern void typing_remote(chat_server *srv, const char *payload);
+extern void typing_destroy(chat_server *srv);
+
+/* presence.c */
+extern void presence_changed(chat_server *srv, const char *user_id,
+							 bool online);
+extern void presence_remote(chat_server *srv, const char *payload);
 
 /* handlers.c */
 extern void handle_text(chat_conn *c, const char *buf, size_t len);

@@ -74,6 +74,16 @@ typedef struct chat_store
 						  const char *user_id, int64_t after_seq, int limit,
 						  chat_message **out, size_t *n);
 
+	/*
+	 * Messages with seq <= upto_seq edited or deleted after change
+	 * last_change, in change order, at most limit; *channel_change is the
+	 * channel's counter now.  user_id must be a member.
+	 */
+	chat_err	(*changes) (void *ctx, const char *channel_id,
+							const char *user_id, int64_t after_change,
+							int64_t upto_seq, int limit, chat_message **out,
+							size_t *n, int64_t *channel_change);
+
 	/* Messages with seq < before (0: newest), newest first, at most limit. */
 	chat_err	(*history) (void *ctx, const char *channel_id,
 							const char *user_id, int64_t before, int limit,
@@ -98,7 +108,23 @@ typedef struct chat_store
 	 * online or offline everywhere.  May be NULL.
 	 */
 	bool		(*presence) (void *ctx, const char *user_id, bool up);
+
+	/* Members of channel_id online on any worker now (malloc'd strings). */
+	chat_err	(*channel_online) (void *ctx, const char *channel_id,
+								   char ***users, size_t *n);
+
+	/* Ids of every channel user_id belongs to. */
+	chat_err	(*user_channel_ids) (void *ctx, const char *user_id,
+									 chat_uuid **ids, size_t *n);
+
+	/*
+	 * Hand ephemeral events (typing, presence) to the other workers; they
+	 * come back to every worker through chat_server_notify().
+	 */
+	void		(*publish) (void *ctx, char *const *payloads, size_t n);
 } chat_store;
+
+extern void chat_strings_free(char **strs, size_t n);
 
 extern void chat_messages_free(chat_message *msgs, size_t n);
 extern void chat_channels_free(chat_channel_info *chs, size_t n);

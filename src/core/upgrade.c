@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/metrics.h"
 #include "core/server_int.h"
 
 #define RESP_MAX 1024
@@ -213,6 +214,20 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 							  15);
 			return;
 		}
+	}
+	if (strcmp(req->path, "/metrics") == 0 && strcmp(req->method, "GET") == 0)
+	{
+		size_t		len;
+		char	   *text = metrics_render(c->srv, &len);
+
+		if (text == NULL)
+		{
+			conn_kill(c);
+			return;
+		}
+		reply_body(c, 200, "text/plain; version=0.0.4", text, len);
+		free(text);
+		return;
 	}
 	if (strcmp(req->path, "/ws") == 0 || req->upgrade_websocket)
 		{

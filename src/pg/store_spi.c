@@ -24,7 +24,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 
+#include "commands/async.h"
 #include "pg/settings.h"
+#include "pg/shmem.h"
 #include "pg/store_spi.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', " \
@@ -32,11 +34,11 @@
 #define MSG_COLS "m.id::text, m.channel_id::text, m.client_id::text, " \
 	"m.reply_to::text, m.seq, m.sender_id, m.content, m.kind, " \
 	"m.attachments::text, " TS("m.created_at") ", " TS("m.edited_at") ", " \
-	TS("m.deleted_at")
+	TS("m.deleted_at") ", m.change_seq"
 #define CH_COLS "c.id::text, c.type, c.name, cm.role, c.last_seq, " \
 	"cm.last_read_seq, (SELECT count(*) FROM chat.messages x " \
 	"WHERE x.channel_id = c.id AND x.seq > cm.last_read_seq " \
-	"AND x.sender_id <> cm.user_id AND x.deleted_at IS NULL)"
+	"AND x.sender_id <> cm.user_id AND x.deleted_at IS NULL), c.last_change"
 
 /* The extension's schema, where the API functions live. */
 static char *ext_schema = NULL;
@@ -106,6 +108,7 @@ row_to_message(int row, chat_message *m)
 	copy_ts(m->created_at, col(row, 10));
 	copy_ts(m->edited_at, col(row, 11));
 	copy_ts(m->deleted_at, col(row, 12));
+	m->change_seq = col_int8(row, 13);
 }
 
 static chat_message *
@@ -135,6 +138,7 @@ row_to_channel(int row, chat_channel_info *c)
 	c->last_seq = col_int8(row, 5);
 	c->last_read_seq = col_int8(row, 6);
 	c->unread = col_int8(row, 7);
+	c->last_change = col_int8(row, 8);
 }
 
 /*
@@ -311,6 +315,18 @@ typedef struct channels_call
 } channels_call;
 
 static void
+add_online(chat_channel_info *c, const char *user)
+{
+	char	  **n = realloc(c->online, (c->n_online + 1) * sizeof(char *));
+
+	if (n == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	c->online = n;
+	c->online[c->n_online++] = dup_text(user);
+}
+
+static void
 user_channels_body(void *arg)
 {
 	channels_call *a = arg;
@@ -326,6 +342,22 @@ user_channels_body(void *arg)
 						errmsg("out of memory")));
 	for (size_t i = 0; i < a->n; i++)
 		row_to_channel(i, &a->out[i]);
+	/* who is online in each of them: members from the table, presence
+	 * from shared memory */
+	run("SELECT o.channel_id::text, o.user_id FROM chat.channel_members cm "
+		"JOIN chat.channel_members o ON o.channel_id = cm.channel_id "
+		"WHERE cm.user_id = $1 ORDER BY o.channel_id, o.user_id", 1, args);
+	for (uint64 r = 0, i = 0; r < SPI_processed && i < a->n; r++)
+	{
+		const char *ch = col(r, 1);
+		const char *user = col(r, 2);
+
+		while (i < a->n && strcmp(a->out[i].id, ch) < 0)
+			i++;
+		if (i < a->n && strcmp(a->out[i].id, ch) == 0 &&
+			chat_presence_online(user))
+			add_online(&a->out[i], user);
+	}
 }
 
 static chat_err
@@ -357,8 +389,15 @@ channel_for_user_body(void *arg)
 		"WHERE cm.user_id = $1 AND cm.channel_id = $2::uuid", 2, args);
 	if (SPI_processed == 1)
 	{
+		const char *args2[1] = {a->channel_id};
+
 		row_to_channel(0, a->out);
 		a->found = true;
+		run("SELECT user_id FROM chat.channel_members "
+			"WHERE channel_id = $1::uuid ORDER BY user_id", 1, args2);
+		for (uint64 r = 0; r < SPI_processed; r++)
+			if (chat_presence_online(col(r, 1)))
+				add_online(a->out, col(r, 1));
 	}
 }
 
@@ -448,6 +487,56 @@ spi_messages(messages_call *a, chat_message **out, size_t *n)
 	}
 	*out = a->out;
 	*n = a->n;
+	return CHAT_OK;
+}
+
+typedef struct changes_call
+{
+	const char *channel_id;
+	const char *user_id;
+	int64		after_change;
+	int64		upto_seq;
+	int			limit;
+	chat_message *out;
+	size_t		n;
+	int64		channel_change;
+} changes_call;
+
+static void
+changes_body(void *arg)
+{
+	changes_call *a = arg;
+	const char *args[4] = {a->channel_id, fmt_int8(a->after_change),
+	fmt_int8(a->upto_seq), fmt_int8(a->limit)};
+
+	require_member(a->channel_id, a->user_id);
+	run("SELECT last_change FROM chat.channels WHERE id = $1::uuid", 1, args);
+	a->channel_change = SPI_processed == 1 ? col_int8(0, 1) : 0;
+	run("SELECT " MSG_COLS " FROM chat.messages m "
+		"WHERE m.channel_id = $1::uuid AND m.change_seq > $2::bigint "
+		"AND m.seq <= $3::bigint ORDER BY m.change_seq LIMIT $4::bigint",
+		4, args);
+	a->out = rows_to_messages(&a->n);
+}
+
+static chat_err
+spi_changes(void *ctx, const char *channel_id, const char *user_id,
+			int64_t after_change, int64_t upto_seq, int limit,
+			chat_message **out, size_t *n, int64_t *channel_change)
+{
+	changes_call a = {channel_id, user_id, after_change, upto_seq, limit,
+	NULL, 0, 0};
+	chat_err	err = guarded("chat: sync changes", CALL_READ, changes_body,
+							  &a, NULL, 0);
+
+	if (err != CHAT_OK)
+	{
+		chat_messages_free(a.out, a.n);
+		return err;
+	}
+	*out = a.out;
+	*n = a.n;
+	*channel_change = a.channel_change;
 	return CHAT_OK;
 }
 
@@ -691,6 +780,112 @@ spi_send_batch(void *ctx, chat_send_item *items, size_t n)
 	return err;
 }
 
+/* --- presence and cross-worker events --------------------------------- */
+
+typedef struct ids_call
+{
+	const char *key;
+	char	  **users;
+	chat_uuid  *ids;
+	size_t		n;
+} ids_call;
+
+static void
+channel_online_body(void *arg)
+{
+	ids_call   *a = arg;
+	const char *args[1] = {a->key};
+
+	run("SELECT user_id FROM chat.channel_members "
+		"WHERE channel_id = $1::uuid ORDER BY user_id", 1, args);
+	a->users = calloc(SPI_processed + 1, sizeof(char *));
+	if (a->users == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	for (uint64 r = 0; r < SPI_processed; r++)
+		if (chat_presence_online(col(r, 1)))
+			a->users[a->n++] = dup_text(col(r, 1));
+}
+
+static chat_err
+spi_channel_online(void *ctx, const char *channel_id, char ***users,
+				   size_t *n)
+{
+	ids_call	a = {channel_id, NULL, NULL, 0};
+	chat_err	err = guarded("chat: presence", CALL_READ,
+							  channel_online_body, &a, NULL, 0);
+
+	if (err != CHAT_OK)
+	{
+		chat_strings_free(a.users, a.n);
+		return err;
+	}
+	*users = a.users;
+	*n = a.n;
+	return CHAT_OK;
+}
+
+static void
+user_channel_ids_body(void *arg)
+{
+	ids_call   *a = arg;
+	const char *args[1] = {a->key};
+
+	run("SELECT channel_id::text FROM chat.channel_members "
+		"WHERE user_id = $1", 1, args);
+	a->ids = calloc(SPI_processed + 1, sizeof(chat_uuid));
+	if (a->ids == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	for (uint64 r = 0; r < SPI_processed; r++)
+		copy_uuid(a->ids[a->n++], col(r, 1));
+}
+
+static chat_err
+spi_user_channel_ids(void *ctx, const char *user_id, chat_uuid **ids,
+					 size_t *n)
+{
+	ids_call	a = {user_id, NULL, NULL, 0};
+	chat_err	err = guarded("chat: presence", CALL_READ,
+							  user_channel_ids_body, &a, NULL, 0);
+
+	if (err != CHAT_OK)
+	{
+		free(a.ids);
+		return err;
+	}
+	*ids = a.ids;
+	*n = a.n;
+	return CHAT_OK;
+}
+
+typedef struct publish_call
+{
+	char	   *const *payloads;
+	size_t		n;
+} publish_call;
+
+static void
+publish_body(void *arg)
+{
+	publish_call *a = arg;
+
+	for (size_t i = 0; i < a->n; i++)
+		Async_Notify("chat", a->payloads[i]);
+}
+
+/*
+ * spi_publish sends the iteration's ephemeral events in one NOTIFY-only
+ * transaction: no table is written and no WAL flush is waited for.
+ */
+static void
+spi_publish(void *ctx, char *const *payloads, size_t n)
+{
+	publish_call a = {payloads, n};
+
+	(void) guarded("chat: publish", CALL_READ, publish_body, &a, NULL, 0);
+}
+
 void
 chat_store_spi_init(chat_store *store)
 {
@@ -699,8 +894,12 @@ chat_store_spi_init(chat_store *store)
 	store->channel_for_user = spi_channel_for_user;
 	store->send_batch = spi_send_batch;
 	store->since = spi_since;
+	store->changes = spi_changes;
 	store->history = spi_history;
 	store->mark_read = spi_mark_read;
 	store->edit = spi_edit;
 	store->remove = spi_remove;
+	store->channel_online = spi_channel_online;
+	store->user_channel_ids = spi_user_channel_ids;
+	store->publish = spi_publish;
 }

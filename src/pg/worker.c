@@ -27,6 +27,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -275,12 +276,34 @@ main_loop(void)
 	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext,
 												   "chat loop",
 												   ALLOCSET_DEFAULT_SIZES);
-	int			timeout = 0;
+	volatile int timeout = 0;
+	sigjmp_buf	local_sigjmp_buf;
 
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(set, WL_SOCKET_READABLE, chat_server_fd(server), NULL,
 					  NULL);
+
+	/*
+	 * Last line of defence: store_spi.c catches every ERROR of a request,
+	 * so only something outside a request (reading notifications, reloading
+	 * the configuration) can land here.  Report it, clean up, carry on: the
+	 * worker must not drop its connections over it.
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		error_context_stack = NULL;
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		MemoryContextSwitchTo(TopMemoryContext);
+		RESUME_INTERRUPTS();
+		/* notifications may have been lost: catch every room up */
+		chat_server_resync(server);
+		timeout = 0;
+	}
+	PG_exception_stack = &local_sigjmp_buf;
 
 	for (;;)
 	{

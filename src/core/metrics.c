@@ -1,0 +1,123 @@
+/*
+ * metrics.c
+ *	  GET /metrics: the worker's counters in the Prometheus text format.
+ *	  Each worker answers for itself (label worker="N"); a scraper that hits
+ *	  the shared port sees whichever worker the kernel picked, so dashboards
+ *	  should sum by worker over time.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/metrics.h"
+#include "core/server_int.h"
+
+typedef struct textbuf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		failed;
+} textbuf;
+
+static void
+add(textbuf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+static void
+add(textbuf *b, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	if (b->failed)
+		return;
+	for (;;)
+	{
+		va_start(ap, fmt);
+		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+		{
+			b->failed = true;
+			return;
+		}
+		if ((size_t) n < b->cap - b->len)
+		{
+			b->len += (size_t) n;
+			return;
+		}
+		b->cap = (b->cap + n + 1) * 2;
+		b->data = realloc(b->data, b->cap);
+		if (b->data == NULL)
+		{
+			b->failed = true;
+			return;
+		}
+	}
+}
+
+static void
+counter(textbuf *b, const char *name, const char *help, int worker,
+		uint64_t v)
+{
+	add(b, "# HELP %s %s\n# TYPE %s counter\n%s{worker=\"%d\"} %llu\n",
+		name, help, name, name, worker, (unsigned long long) v);
+}
+
+static void
+batch_histogram(textbuf *b, const chat_server_stats *s, int w)
+{
+	static const char *const le[] = {"0.0001", "0.00025", "0.0005", "0.001",
+		"0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "+Inf"};
+	uint64_t	cum = 0;
+
+	add(b, "# HELP chat_batch_commit_seconds Time to persist one group-commit batch.\n"
+		"# TYPE chat_batch_commit_seconds histogram\n");
+	for (int i = 0; i < 12; i++)
+	{
+		cum += s->batch_us_buckets[i];
+		add(b, "chat_batch_commit_seconds_bucket{worker=\"%d\",le=\"%s\"} %llu\n",
+			w, le[i], (unsigned long long) cum);
+	}
+	add(b, "chat_batch_commit_seconds_sum{worker=\"%d\"} %.6f\n", w,
+		s->batch_us_sum / 1e6);
+	add(b, "chat_batch_commit_seconds_count{worker=\"%d\"} %llu\n", w,
+		(unsigned long long) s->batches);
+}
+
+char *
+metrics_render(chat_server *srv, size_t *len)
+{
+	const chat_server_stats *s = &srv->stats;
+	int			w = srv->cfg.worker_id;
+	textbuf		b = {NULL, 0, 0, false};
+
+	add(&b, "# HELP chat_connections_open Open WebSocket connections.\n"
+		"# TYPE chat_connections_open gauge\n"
+		"chat_connections_open{worker=\"%d\"} %llu\n", w,
+		(unsigned long long) s->connections_open);
+	counter(&b, "chat_connections_total", "WebSocket connections accepted.",
+			w, s->connections_total);
+	counter(&b, "chat_frames_in_total", "Data frames received.", w,
+			s->frames_in);
+	counter(&b, "chat_frames_out_total", "Data frames queued for sending.", w,
+			s->frames_out);
+	counter(&b, "chat_messages_persisted_total",
+			"Messages stored by this worker.", w, s->messages_persisted);
+	counter(&b, "chat_deliveries_total",
+			"Message frames delivered to connections.", w, s->deliveries);
+	counter(&b, "chat_acks_total", "Acks sent.", w, s->acks);
+	add(&b, "# HELP chat_errors_total Error frames sent, by code.\n"
+		"# TYPE chat_errors_total counter\n");
+	for (int e = CHAT_E_BAD_REQUEST; e <= CHAT_E_INTERNAL; e++)
+		add(&b, "chat_errors_total{worker=\"%d\",code=\"%s\"} %llu\n", w,
+			chat_err_code((chat_err) e), (unsigned long long) s->errors[e]);
+	batch_histogram(&b, s, w);
+	if (b.failed)
+	{
+		free(b.data);
+		return NULL;
+	}
+	*len = b.len;
+	return b.data;
+}

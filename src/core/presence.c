@@ -1,0 +1,62 @@
+/*
+ * presence.c
+ *	  Online/offline broadcasts.  The host keeps the count of a user's
+ *	  connections across workers (shared memory); the core learns from it
+ *	  when a user's first connection opened or last one closed anywhere, and
+ *	  tells the members of that user's channels, here and, through the
+ *	  host's publish, on every other worker.  A second device adds nothing
+ *	  and closing one of two removes nothing, so presence never flaps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/server_int.h"
+
+/* broadcast_local tells this worker's rooms of user_id's channels. */
+static void
+broadcast_local(chat_server *srv, const char *user_id, bool online)
+{
+	chat_uuid  *ids = NULL;
+	size_t		n = 0,
+				len;
+	char	   *json;
+	const chat_user *self = hub_user(srv, user_id, false);
+
+	if (srv->store.user_channel_ids == NULL ||
+		srv->store.user_channel_ids(srv->store.ctx, user_id, &ids, &n) !=
+		CHAT_OK)
+		return;
+	json = proto_presence(user_id, online, &len);
+	if (json)
+	{
+		for (size_t i = 0; i < n; i++)
+			hub_broadcast_json(hub_room(srv, ids[i], false), json, len, self);
+		free(json);
+	}
+	free(ids);
+}
+
+void
+presence_changed(chat_server *srv, const char *user_id, bool online)
+{
+	char		payload[JWT_MAX_SUB + 32];
+
+	broadcast_local(srv, user_id, online);
+	snprintf(payload, sizeof(payload), "p:%d:%d:%s", srv->cfg.worker_id,
+			 online ? 1 : 0, user_id);
+	srv_publish(srv, payload);
+}
+
+/* presence_remote relays "p:<worker>:<0|1>:<user>" from another worker. */
+void
+presence_remote(chat_server *srv, const char *payload)
+{
+	char	   *end;
+	long		worker = strtol(payload + 2, &end, 10);
+
+	if (*end != ':' || worker == srv->cfg.worker_id ||
+		(end[1] != '0' && end[1] != '1') || end[2] != ':' || end[3] == '\0')
+		return;
+	broadcast_local(srv, end + 3, end[1] == '1');
+}

@@ -1,0 +1,210 @@
+/*
+ * typing.c
+ *	  Typing indicators: server-side debounce and expiry.
+ *
+ *	  The worker that holds the typer's connection owns the indicator: it
+ *	  broadcasts at most one "typing" per user per channel per debounce
+ *	  period, extends the expiry on every event, and broadcasts
+ *	  "typing_stopped" when the indicator expires, when the user sends a
+ *	  message there, or when the user's last connection here closes.  Other
+ *	  workers only relay what the owner publishes.  Nothing touches a table.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/server_int.h"
+
+typedef struct typing_entry
+{
+	chat_uuid	channel_id;
+	char	   *user_id;
+	int64_t		expires_ms;
+	int64_t		last_broadcast_ms;
+} typing_entry;
+
+static void
+typing_key(char *key, size_t len, const char *channel_id, const char *user_id)
+{
+	snprintf(key, len, "%s/%s", channel_id, user_id);
+}
+
+/* broadcast_local sends to this worker's members, never to the typer. */
+static void
+broadcast_local(chat_server *srv, const char *channel_id, const char *user_id,
+				int expires_ms)
+{
+	chat_room  *r = hub_room(srv, channel_id, false);
+	size_t		len;
+	char	   *json;
+
+	if (r == NULL)
+		return;
+	json = expires_ms > 0 ?
+		proto_typing(channel_id, user_id, expires_ms, &len) :
+		proto_typing_stopped(channel_id, user_id, &len);
+	hub_broadcast_json(r, json, len, hub_user(srv, user_id, false));
+	free(json);
+}
+
+static void
+broadcast(chat_server *srv, const char *channel_id, const char *user_id,
+		  int expires_ms)
+{
+	char		payload[CHAT_UUID_LEN + JWT_MAX_SUB + 64];
+
+	broadcast_local(srv, channel_id, user_id, expires_ms);
+	if (expires_ms > 0)
+		snprintf(payload, sizeof(payload), "t:%d:%s:%d:%s",
+				 srv->cfg.worker_id, channel_id, expires_ms, user_id);
+	else
+		snprintf(payload, sizeof(payload), "s:%d:%s:%s",
+				 srv->cfg.worker_id, channel_id, user_id);
+	srv_publish(srv, payload);
+}
+
+void
+typing_event(chat_server *srv, const char *channel_id, const char *user_id)
+{
+	char		key[CHAT_UUID_LEN + JWT_MAX_SUB + 2];
+	typing_entry *e;
+	int64_t		now = srv->now_ms;
+
+	typing_key(key, sizeof(key), channel_id, user_id);
+	e = map_get(&srv->typing, key);
+	if (e == NULL)
+	{
+		e = calloc(1, sizeof(typing_entry));
+		if (e == NULL || (e->user_id = strdup(user_id)) == NULL ||
+			map_put(&srv->typing, key, e) != 0)
+		{
+			if (e)
+				free(e->user_id);
+			free(e);
+			return;
+		}
+		snprintf(e->channel_id, sizeof(e->channel_id), "%s", channel_id);
+		e->last_broadcast_ms = INT64_MIN / 2;
+	}
+	e->expires_ms = now + srv->cfg.typing_timeout_ms;
+	if (now - e->last_broadcast_ms >= srv->cfg.typing_debounce_ms)
+	{
+		e->last_broadcast_ms = now;
+		broadcast(srv, channel_id, user_id, srv->cfg.typing_timeout_ms);
+	}
+}
+
+static void
+typing_drop(chat_server *srv, typing_entry *e)
+{
+	char		key[CHAT_UUID_LEN + JWT_MAX_SUB + 2];
+
+	typing_key(key, sizeof(key), e->channel_id, e->user_id);
+	map_del(&srv->typing, key);
+	free(e->user_id);
+	free(e);
+}
+
+void
+typing_stop(chat_server *srv, const char *channel_id, const char *user_id)
+{
+	char		key[CHAT_UUID_LEN + JWT_MAX_SUB + 2];
+	typing_entry *e;
+
+	typing_key(key, sizeof(key), channel_id, user_id);
+	e = map_get(&srv->typing, key);
+	if (e == NULL)
+		return;
+	broadcast(srv, channel_id, user_id, 0);
+	typing_drop(srv, e);
+}
+
+/* typing_stop_user ends every indicator of user_id (last connection gone) */
+void
+typing_stop_user(chat_server *srv, const char *user_id)
+{
+	for (size_t i = 0; i < srv->typing.cap; i++)
+	{
+		map_slot   *slot = &srv->typing.slots[i];
+		typing_entry *e = slot->value;
+
+		if (e && strcmp(e->user_id, user_id) == 0)
+		{
+			broadcast(srv, e->channel_id, e->user_id, 0);
+			typing_drop(srv, e);
+		}
+	}
+}
+
+/*
+ * typing_expire ends the indicators whose time has passed and returns the
+ * milliseconds until the next one expires (-1 when none is left).
+ */
+int64_t
+typing_expire(chat_server *srv)
+{
+	int64_t		next = -1;
+
+	if (srv->typing.used == 0)
+		return -1;
+	for (size_t i = 0; i < srv->typing.cap; i++)
+	{
+		typing_entry *e = srv->typing.slots[i].value;
+
+		if (e == NULL)
+			continue;
+		if (e->expires_ms <= srv->now_ms)
+		{
+			broadcast(srv, e->channel_id, e->user_id, 0);
+			typing_drop(srv, e);
+		}
+		else if (next < 0 || e->expires_ms - srv->now_ms < next)
+			next = e->expires_ms - srv->now_ms;
+	}
+	return next;
+}
+
+/* typing_remote relays "t:"/"s:" published by another worker. */
+void
+typing_remote(chat_server *srv, const char *payload)
+{
+	char	   *end;
+	long		worker = strtol(payload + 2, &end, 10);
+	chat_uuid	channel;
+	const char *p = end;
+	int			expires = 0;
+
+	if (*p != ':' || worker == srv->cfg.worker_id)
+		return;
+	p++;
+	if (strlen(p) < CHAT_UUID_LEN + 2 || p[CHAT_UUID_LEN] != ':')
+		return;
+	memcpy(channel, p, CHAT_UUID_LEN);
+	channel[CHAT_UUID_LEN] = '\0';
+	p += CHAT_UUID_LEN + 1;
+	if (payload[0] == 't')
+	{
+		expires = (int) strtol(p, &end, 10);
+		if (*end != ':' || expires <= 0)
+			return;
+		p = end + 1;
+	}
+	if (*p)
+		broadcast_local(srv, channel, p, expires);
+}
+
+void
+typing_destroy(chat_server *srv)
+{
+	for (size_t i = 0; i < srv->typing.cap; i++)
+	{
+		typing_entry *e = srv->typing.slots[i].value;
+
+		if (e)
+		{
+			free(e->user_id);
+			free(e);
+		}
+	}
+	map_destroy(&srv->typing);
+}
