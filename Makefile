@@ -9,7 +9,8 @@ EXTVERSION  = 1.0
 
 CORE_SRCS   = $(sort $(wildcard src/core/*.c))
 PG_SRCS     = $(sort $(wildcard src/pg/*.c))
-OBJS        = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
+WEB_FILES   = $(sort $(wildcard web/*)) clients/js/chat.js
+OBJS        = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o) build/web_assets.o
 DATA        = $(sort $(wildcard src/sql/chat--*.sql))
 
 PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -31,6 +32,13 @@ else
 all install:
 	@echo "PostgreSQL server headers are missing: run 'make deps' first" >&2; exit 1
 endif
+
+# The demo page and the JS client, compiled into the library.
+build/web_assets.c: $(WEB_FILES) tools/embed-assets
+	@mkdir -p build
+	tools/embed-assets $@ $(WEB_FILES)
+
+EXTRA_CLEAN = build/web_assets.c build/web_assets.o
 
 # Install the Debian packages the build and the tests need (root or sudo).
 deps:

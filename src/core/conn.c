@@ -20,10 +20,20 @@
 #include <unistd.h>
 
 #include "core/server_int.h"
+#include "core/tls.h"
 
 #define CONN_READ_CHUNK 16384
 
 static void conn_set_events(chat_conn *c, uint32_t events);
+
+/* conn_recv reads from the socket, through TLS when the port speaks it. */
+static ssize_t
+conn_recv(chat_conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		return tls_read(c->tls, buf, len);
+	return recv(c->fd, buf, len, 0);
+}
 
 chat_conn *
 conn_new(chat_server *srv, int fd, const char *addr)
@@ -41,12 +51,19 @@ conn_new(chat_server *srv, int fd, const char *addr)
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	c->created_ms = c->last_recv_ms = c->last_ping_ms = srv->now_ms;
 	outq_init(&c->out);
+	if (srv->tls_ctx && (c->tls = tls_session(srv->tls_ctx, fd)) == NULL)
+	{
+		free(c);
+		return NULL;
+	}
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
 	{
+		if (c->tls)
+			tls_session_free(c->tls);
 		free(c);
 		return NULL;
 	}
@@ -77,7 +94,7 @@ conn_read_head(chat_conn *c)
 		}
 		if (c->in_len == HTTP_MAX_HEAD)
 			break;
-		r = recv(c->fd, c->in + c->in_len, HTTP_MAX_HEAD - c->in_len, 0);
+		r = conn_recv(c, c->in + c->in_len, HTTP_MAX_HEAD - c->in_len);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
 		{
 			conn_kill(c);
@@ -101,21 +118,27 @@ conn_read_head(chat_conn *c)
 	}
 	else if (st == HTTP_BAD_REQUEST)
 	{
-		char		buf[256];
+		char		buf[512];
 		int			n = http_error_response(400, "bad_request",
 											"malformed HTTP request", buf,
 											sizeof(buf));
 
-		conn_send_http(c, buf, n);
+		if (n < 0)
+			conn_kill(c);
+		else
+			conn_send_http(c, buf, n);
 	}
 	else if (st == HTTP_TOO_LARGE || c->in_len == HTTP_MAX_HEAD)
 	{
-		char		buf[256];
-		int			n = http_error_response(431, "bad_request",
+		char		buf[512];
+		int			n = http_error_response(431, "too_large",
 											"request head too large", buf,
 											sizeof(buf));
 
-		conn_send_http(c, buf, n);
+		if (n < 0)
+			conn_kill(c);
+		else
+			conn_send_http(c, buf, n);
 	}
 	free(req);
 }
@@ -138,8 +161,12 @@ conn_on_readable(chat_conn *c)
 	{
 		char		sink[512];
 
+		ssize_t		r;
+
 		/* discard what the client still sends; EOF ends it */
-		if (recv(c->fd, sink, sizeof(sink), 0) == 0)
+		while ((r = conn_recv(c, sink, sizeof(sink))) > 0)
+			;
+		if (r == 0 || (errno != EAGAIN && errno != EINTR))
 			conn_kill(c);
 	}
 }
@@ -147,7 +174,18 @@ conn_on_readable(chat_conn *c)
 void
 conn_on_writable(chat_conn *c)
 {
-	conn_flush(c);
+	/* a TLS handshake may have been waiting to write its next flight */
+	if (c->tls && c->state == CONN_HTTP)
+		conn_on_readable(c);
+	if (c->state != CONN_DEAD)
+		conn_flush(c);
+}
+
+/* conn_tls_pending: OpenSSL holds decrypted bytes the socket won't signal */
+bool
+conn_tls_pending(chat_conn *c)
+{
+	return c->tls && c->state != CONN_DEAD && tls_pending(c->tls);
 }
 
 /* --- wslay callbacks ------------------------------------------------- */
@@ -175,7 +213,7 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		}
 		return (ssize_t) n;
 	}
-	r = recv(c->fd, buf, len, 0);
+	r = conn_recv(c, buf, len);
 	if (r > 0)
 	{
 		c->last_recv_ms = c->srv->now_ms;
@@ -193,7 +231,9 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 		   int flags, void *user_data)
 {
 	chat_conn  *c = user_data;
-	ssize_t		r = send(c->fd, data, len, MSG_NOSIGNAL);
+	struct iovec iov = {(void *) data, len};
+	ssize_t		r = c->tls ? tls_writev(c->tls, &iov, 1) :
+		send(c->fd, data, len, MSG_NOSIGNAL);
 
 	if (r >= 0)
 		return r;
@@ -243,6 +283,8 @@ conn_start_ws(chat_conn *c)
 											   (uint64_t) c->srv->cfg.max_frame_bytes);
 	c->state = CONN_WS;
 	c->last_recv_ms = c->last_ping_ms = c->srv->now_ms;
+	c->tokens = c->srv->cfg.rate_burst;
+	c->tokens_ms = c->srv->now_ms;
 	return 0;
 }
 
@@ -341,6 +383,8 @@ conn_writev(void *arg, const struct iovec *iov, int iovcnt)
 	chat_conn  *c = arg;
 	struct msghdr msg;
 
+	if (c->tls)
+		return tls_writev(c->tls, iov, iovcnt);
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = (struct iovec *) iov;
 	msg.msg_iovlen = iovcnt;
@@ -386,6 +430,8 @@ conn_flush(chat_conn *c)
 			break;
 		}
 	}
+	if (c->tls && tls_wants_write(c->tls))
+		blocked = true;
 	if (c->state == CONN_DRAIN && !blocked)
 	{
 		shutdown(c->fd, SHUT_WR);
@@ -463,6 +509,9 @@ conn_kill(chat_conn *c)
 		srv->n_ws--;
 		srv->stats.connections_open--;
 	}
+	if (c->admitted && srv->store.admit)
+		srv->store.admit(srv->store.ctx, -1, 0);
+	c->admitted = false;
 	c->state = CONN_DEAD;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -481,6 +530,8 @@ conn_free(chat_conn *c)
 	if (c->ws)
 		wslay_event_context_free(c->ws);
 	outq_clear(&c->out);
+	if (c->tls)
+		tls_session_free(c->tls);
 	free(c->in);
 	free(c->subs);
 	free(c);

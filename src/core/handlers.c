@@ -28,6 +28,33 @@ send_error(chat_conn *c, chat_err err, const char *message,
 	conn_send_owned(c, json, len);
 }
 
+/*
+ * rate_ok takes one token from c's bucket (rate_limit per second, at most
+ * rate_burst saved up).  Without a token the frame is refused with
+ * rate_limited; the connection stays open.
+ */
+static bool
+rate_ok(chat_conn *c, const chat_cmd *cmd)
+{
+	const chat_server_config *cfg = &c->srv->cfg;
+	double		elapsed = (double) (c->srv->now_ms - c->tokens_ms) / 1000.0;
+
+	if (cfg->rate_limit <= 0)
+		return true;
+	c->tokens_ms = c->srv->now_ms;
+	c->tokens += elapsed * cfg->rate_limit;
+	if (c->tokens > cfg->rate_burst)
+		c->tokens = cfg->rate_burst;
+	if (c->tokens >= 1.0)
+	{
+		c->tokens -= 1.0;
+		return true;
+	}
+	send_error(c, CHAT_E_RATE_LIMITED, "too many frames, slow down",
+			   cmd->client_id, cmd->ref);
+	return false;
+}
+
 static chat_sub *
 require_member(chat_conn *c, const chat_cmd *cmd, const char *channel_id)
 {
@@ -46,7 +73,7 @@ on_send(chat_conn *c, chat_cmd *cmd)
 	chat_server *srv = c->srv;
 	pending_send *p;
 
-	if (require_member(c, cmd, cmd->channel_id) == NULL)
+	if (!rate_ok(c, cmd) || require_member(c, cmd, cmd->channel_id) == NULL)
 		return false;
 	if (srv->n_batch == srv->cap_batch)
 	{
@@ -235,7 +262,7 @@ on_history(chat_conn *c, chat_cmd *cmd)
 static void
 on_typing(chat_conn *c, chat_cmd *cmd)
 {
-	if (require_member(c, cmd, cmd->channel_id) == NULL)
+	if (!rate_ok(c, cmd) || require_member(c, cmd, cmd->channel_id) == NULL)
 		return;
 	typing_event(c->srv, cmd->channel_id, c->user->id);
 }

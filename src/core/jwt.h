@@ -17,6 +17,11 @@
 #define JWT_MAX_SUB 200
 /* Longest token accepted at all; anything longer is refused unparsed. */
 #define JWT_MAX_TOKEN 8192
+/*
+ * Numeric date claims (exp, nbf, iat) must lie in 0..JWT_MAX_TIME
+ * (9999-12-31T23:59:59Z); anything else makes the token malformed.
+ */
+#define JWT_MAX_TIME INT64_C(253402300799)
 
 typedef struct jwt_keys
 {
@@ -52,8 +57,9 @@ typedef enum jwt_status
 
 /*
  * jwt_verify checks token[0..len) against keys at time now (unix seconds).
- * On JWT_OK it fills *claims.  A token must carry sub and exp.  Never logs,
- * never keeps a pointer into token.
+ * On JWT_OK it fills *claims (which is zeroed on any failure).  A token must
+ * carry sub and exp.  Never logs, never keeps a pointer into token, and
+ * leaves no error of its own on the OpenSSL error queue.
  */
 extern jwt_status jwt_verify(const jwt_keys *keys, const char *token,
 							 size_t len, int64_t now, jwt_claims *claims);
@@ -71,9 +77,9 @@ extern int	jwt_sign_hs256(const unsigned char *secret, size_t secret_len,
 						   char *out, size_t outlen);
 
 /*
- * jwt_load_public_key reads a PEM public key (RSA or EC P-256) from path.
- * Returns an EVP_PKEY * to free with jwt_free_public_key, or NULL with a
- * reason in err.
+ * jwt_load_public_key reads a PEM public key ("BEGIN PUBLIC KEY": RSA of
+ * 2048..8192 bits, or EC P-256) from path.  Returns an EVP_PKEY * to free
+ * with jwt_free_public_key, or NULL with a reason in err.
  */
 extern void *jwt_load_public_key(const char *path, char *err, size_t errlen);
 extern void jwt_free_public_key(void *key);

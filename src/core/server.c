@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/server_int.h"
+#include "core/tls.h"
 
 #define EVENTS_PER_WAIT 256
 #define ACCEPT_BACKOFF_MS 100
@@ -97,6 +98,20 @@ chat_server_listen(chat_server *srv, const char *host, int port, char *err,
 		return -1;
 	}
 	srv->lfds[srv->n_lfds++] = fd;
+	return 0;
+}
+
+int
+chat_server_tls(chat_server *srv, const char *cert_file, const char *key_file,
+				char *err, size_t errlen)
+{
+	void	   *ctx = tls_context(cert_file, key_file, err, errlen);
+
+	if (ctx == NULL)
+		return -1;
+	if (srv->tls_ctx)
+		tls_context_free(srv->tls_ctx);
+	srv->tls_ctx = ctx;
 	return 0;
 }
 
@@ -456,6 +471,15 @@ read_events(chat_server *srv)
 		}
 		/* a full batch means more may wait; bound the work per iteration */
 	} while (n == EVENTS_PER_WAIT && ++rounds < 16);
+
+	/*
+	 * Bytes OpenSSL already decrypted do not make the socket readable
+	 * (Redis keeps the same list): serve them now rather than wait.
+	 */
+	if (srv->tls_ctx)
+		for (chat_conn *c = srv->conns; c; c = c->next)
+			if (conn_tls_pending(c))
+				conn_on_readable(c);
 }
 
 int
@@ -527,6 +551,8 @@ chat_server_destroy(chat_server *srv)
 	map_destroy(&srv->rooms);
 	map_destroy(&srv->users);
 	free(srv->origins);
+	if (srv->tls_ctx)
+		tls_context_free(srv->tls_ctx);
 	free(srv);
 }
 

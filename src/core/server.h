@@ -43,6 +43,8 @@ typedef struct chat_server_config
 	int			handshake_timeout_ms;
 	int			max_connections;
 	int			max_connections_per_ip;
+	int			rate_limit;		/* sends+typing per second; 0 = none */
+	int			rate_burst;
 	const char *allowed_origins;	/* comma list, NULL/"" = any */
 	jwt_keys	keys;			/* pointers must stay valid until the next
 								 * configure call */
@@ -52,6 +54,13 @@ extern chat_server *chat_server_create(const chat_store *store,
 									   chat_log_fn log, void *log_arg);
 extern void chat_server_configure(chat_server *srv,
 								  const chat_server_config *cfg);
+
+/*
+ * chat_server_tls makes the port speak TLS (wss://) with these PEM files;
+ * call before the first connection.  -1 with a reason in err.
+ */
+extern int	chat_server_tls(chat_server *srv, const char *cert_file,
+							const char *key_file, char *err, size_t errlen);
 
 /* chat_server_listen adds a listener; -1 with a reason in err. */
 extern int	chat_server_listen(chat_server *srv, const char *host, int port,

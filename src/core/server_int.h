@@ -70,6 +70,9 @@ struct chat_conn
 	int64_t		last_recv_ms;
 	int64_t		last_ping_ms;
 	int64_t		token_exp;		/* unix seconds */
+	bool		admitted;		/* holds a slot from store.admit */
+	double		tokens;			/* rate limit bucket (sends, typing) */
+	int64_t		tokens_ms;		/* when the bucket was last filled */
 	uint32_t	events;			/* epoll events registered */
 
 	/* input: the HTTP head, then bytes read past it that wslay must see */
@@ -80,6 +83,7 @@ struct chat_conn
 	/* output: wslay's control frames, then our shared data frames */
 	wslay_event_context_ptr ws;
 	outq		out;
+	void	   *tls;			/* SSL *, when the port speaks TLS */
 
 	chat_user  *user;
 	chat_sub  **subs;
@@ -109,6 +113,7 @@ struct chat_server
 	chat_log_fn log;
 	void	   *log_arg;
 
+	void	   *tls_ctx;		/* SSL_CTX *, or NULL for plain ws:// */
 	int			epfd;
 	int			lfds[16];
 	int			n_lfds;
@@ -165,6 +170,7 @@ extern void conn_close(chat_conn *c, int code, const char *reason);
 extern void conn_kill(chat_conn *c);
 extern void conn_free(chat_conn *c);
 extern void conn_ping(chat_conn *c);
+extern bool conn_tls_pending(chat_conn *c);
 
 /* upgrade.c */
 extern void upgrade_on_head(chat_conn *c, const http_request *req);

@@ -109,6 +109,13 @@ typedef struct chat_store
 	 */
 	bool		(*presence) (void *ctx, const char *user_id, bool up);
 
+	/*
+	 * Connection slots across workers: admit(+1) takes one and returns
+	 * false (taking nothing) when max are taken; admit(-1) gives one back.
+	 * May be NULL: then only this worker's count is checked.
+	 */
+	bool		(*admit) (void *ctx, int delta, int max);
+
 	/* Members of channel_id online on any worker now (malloc'd strings). */
 	chat_err	(*channel_online) (void *ctx, const char *channel_id,
 								   char ***users, size_t *n);

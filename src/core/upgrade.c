@@ -12,6 +12,7 @@
 
 #include "core/metrics.h"
 #include "core/server_int.h"
+#include "core/web_assets.h"
 
 #define RESP_MAX 1024
 
@@ -153,18 +154,21 @@ do_upgrade(chat_conn *c, const http_request *req)
 			reply_error(c, 401, "unauthorized", jwt_status_reason(st));
 			return;
 		}
-	if ((int) srv->n_ws >= srv->cfg.max_connections)
-		{
-			reply_error(c, 503, "unavailable", "too many connections");
-			return;
-		}
 	if (srv->cfg.max_connections_per_ip > 0 &&
 		count_ip(srv, c->addr) >= srv->cfg.max_connections_per_ip)
-		{
-			reply_error(c, 429, "too_many_connections",
-							   "too many connections from this address");
-			return;
-		}
+	{
+		reply_error(c, 429, "too_many_connections",
+					"too many connections from this address");
+		return;
+	}
+	if ((int) srv->n_ws >= srv->cfg.max_connections ||
+		(srv->store.admit &&
+		 !srv->store.admit(srv->store.ctx, 1, srv->cfg.max_connections)))
+	{
+		reply_error(c, 503, "unavailable", "too many connections");
+		return;
+	}
+	c->admitted = srv->store.admit != NULL;
 
 	n = http_upgrade_response(accept, resp, sizeof(resp));
 	if (n < 0 || conn_start_ws(c) != 0)

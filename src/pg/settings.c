@@ -39,6 +39,8 @@ int			chat_max_connections = 100000;
 int			chat_max_connections_per_ip = 0;
 int			chat_statement_timeout_ms = 10000;
 int			chat_max_outbound_bytes = 1048576;
+int			chat_rate_limit = 30;
+int			chat_rate_burst = 100;
 
 static void
 define_string(const char *name, const char *desc, char **var,
@@ -135,6 +137,13 @@ chat_define_settings(void)
 			   "Bytes queued for one slow connection before it is dropped.",
 			   &chat_max_outbound_bytes, 1048576, 65536, 1073741823,
 			   PGC_SIGHUP, GUC_UNIT_BYTE);
+
+	define_int("chat.rate_limit",
+			   "Sends and typing frames per second per connection; 0 is no limit.",
+			   &chat_rate_limit, 30, 0, 1000000, PGC_SIGHUP, 0);
+	define_int("chat.rate_burst",
+			   "Sends and typing frames a connection may burst above the rate.",
+			   &chat_rate_burst, 100, 1, 1000000, PGC_SIGHUP, 0);
 
 	MarkGUCPrefixReserved("chat");
 }

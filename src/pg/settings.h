@@ -32,6 +32,8 @@ extern int	chat_max_connections;
 extern int	chat_max_connections_per_ip;
 extern int	chat_statement_timeout_ms;
 extern int	chat_max_outbound_bytes;
+extern int	chat_rate_limit;
+extern int	chat_rate_burst;
 
 extern void chat_define_settings(void);
 

@@ -31,6 +31,7 @@ typedef struct chat_shared
 {
 	LWLock	   *lock;
 	Oid			database;
+	int32		conns[CHAT_MAX_WORKERS];	/* open WebSockets per worker */
 } chat_shared;
 
 static chat_shared *shared = NULL;
@@ -69,6 +70,7 @@ chat_shmem_startup(void)
 	{
 		shared->lock = &(GetNamedLWLockTranche("chat"))->lock;
 		shared->database = InvalidOid;
+		memset(shared->conns, 0, sizeof(shared->conns));
 	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = JWT_MAX_SUB + 1;
@@ -167,6 +169,7 @@ chat_presence_reset_worker(int worker)
 	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
 		return;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->conns[worker] = 0;
 	hash_seq_init(&seq, presence);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
@@ -176,6 +179,32 @@ chat_presence_reset_worker(int worker)
 			hash_search(presence, e->user_id, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(shared->lock);
+}
+
+/*
+ * chat_conn_admit takes (delta > 0) or returns (delta < 0) a connection
+ * slot of worker, refusing to go beyond max in total.
+ */
+bool
+chat_conn_admit(int worker, int delta, int max)
+{
+	bool		ok = true;
+
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+		return true;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (delta > 0)
+	{
+		int64		total = 0;
+
+		for (int i = 0; i < CHAT_MAX_WORKERS; i++)
+			total += shared->conns[i];
+		ok = total + delta <= max;
+	}
+	if (ok)
+		shared->conns[worker] = Max(0, shared->conns[worker] + delta);
+	LWLockRelease(shared->lock);
+	return ok;
 }
 
 Oid

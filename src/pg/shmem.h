@@ -19,6 +19,9 @@ extern bool chat_presence_online(const char *user_id);
 /* Forget every connection of worker (it restarted: none survived). */
 extern void chat_presence_reset_worker(int worker);
 
+/* Connection slots across workers (chat.max_connections). */
+extern bool chat_conn_admit(int worker, int delta, int max);
+
 /* The OID of chat.database once it was seen to exist; InvalidOid before. */
 extern Oid	chat_shared_database(void);
 extern void chat_set_shared_database(Oid dboid);

@@ -81,6 +81,12 @@ host_presence(void *ctx, const char *user_id, bool up)
 		chat_presence_remove(user_id, worker_id);
 }
 
+static bool
+host_admit(void *ctx, int delta, int max)
+{
+	return chat_conn_admit(worker_id, delta, max);
+}
+
 static void
 on_notify(const char *channel, const char *payload, void *arg)
 {
@@ -105,9 +111,11 @@ configure(void)
 	cfg.max_frame_bytes = chat_max_frame_bytes;
 	cfg.max_outbound_bytes = chat_max_outbound_bytes;
 	cfg.handshake_timeout_ms = chat_handshake_timeout_ms;
-	/* each worker takes its share; the kernel spreads connections evenly */
-	cfg.max_connections = Max(1, chat_max_connections / Max(1, chat_workers));
+	/* counted across workers in shared memory (host_admit) */
+	cfg.max_connections = chat_max_connections;
 	cfg.max_connections_per_ip = chat_max_connections_per_ip;
+	cfg.rate_limit = chat_rate_limit;
+	cfg.rate_burst = chat_rate_burst;
 	cfg.allowed_origins = chat_allowed_origins;
 
 	if (chat_jwt_secret && chat_jwt_secret[0])
@@ -348,10 +356,22 @@ chat_worker_main(Datum arg)
 
 	chat_store_spi_init(&store);
 	store.presence = host_presence;
+	store.admit = host_admit;
 	server = chat_server_create(&store, core_log, NULL);
 	if (server == NULL)
 		ereport(FATAL, (errmsg("chat worker could not create its event loop")));
 	configure();
+	if (chat_ssl_cert_file && chat_ssl_cert_file[0] &&
+		chat_ssl_key_file && chat_ssl_key_file[0])
+	{
+		char		err[512];
+
+		if (chat_server_tls(server, chat_ssl_cert_file, chat_ssl_key_file,
+							err, sizeof(err)) != 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("chat could not set up TLS: %s", err)));
+	}
 	open_listeners();
 	chat_notify_start("chat", on_notify, NULL);
 	/* anything committed before LISTEN took effect is caught up per room */
