@@ -150,7 +150,20 @@ conn_on_readable(chat_conn *c)
 		conn_read_head(c);
 	else if (c->state == CONN_WS)
 	{
-		if (wslay_event_recv(c->ws) != 0)
+		int			rc;
+
+		c->io_failed = false;
+		rc = wslay_event_recv(c->ws);
+		if (rc != 0 && !c->io_failed && rc != WSLAY_ERR_NOMEM)
+		{
+			/*
+			 * The socket is fine, so wslay's frame layer refused a frame
+			 * (a fragmented or oversized control frame).  wslay would send
+			 * a close without a code; RFC 6455 wants 1002.
+			 */
+			conn_close_raw(c, 1002);
+		}
+		else if (rc != 0)
 		{
 			conn_kill(c);
 			return;
@@ -222,7 +235,10 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 	else
+	{
+		c->io_failed = true;
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	}
 	return -1;
 }
 
@@ -302,13 +318,27 @@ conn_mark_dirty(chat_conn *c)
 }
 
 void
+conn_set_lagging(chat_conn *c)
+{
+	if (!c->lagging)
+	{
+		c->lagging = true;
+		c->last_write_ms = c->srv->now_ms;
+	}
+}
+
+void
 conn_send_frame(chat_conn *c, chat_frame *f)
 {
 	if (c->state != CONN_WS)
 		return;
-	if (c->out.bytes + f->len > (size_t) c->srv->cfg.max_outbound_bytes)
+	/*
+	 * Messages stop at the bound (hub_deliver_to); the small frames that
+	 * still come (acks, typing, errors) get as much again.  Past that the
+	 * client is not reading at all: drop it, it will reconnect and sync.
+	 */
+	if (c->out.bytes + f->len > 2 * (size_t) c->srv->cfg.max_outbound_bytes)
 	{
-		/* a slow consumer: drop it, it will reconnect and sync */
 		srv_log(c->srv, CHAT_LOG_DEBUG,
 				"connection %s dropped: outbound queue full", c->id);
 		conn_kill(c);
@@ -395,6 +425,7 @@ void
 conn_flush(chat_conn *c)
 {
 	bool		blocked = false;
+	size_t		before;
 
 	if (c->state == CONN_DEAD)
 		return;
@@ -418,7 +449,10 @@ conn_flush(chat_conn *c)
 		}
 		if (c->out.count == 0)
 			break;
+		before = c->out.bytes;
 		rc = outq_write(&c->out, conn_writev, c);
+		if (c->out.bytes < before)
+			c->last_write_ms = c->srv->now_ms;
 		if (rc < 0)
 		{
 			conn_kill(c);
@@ -432,18 +466,26 @@ conn_flush(chat_conn *c)
 	}
 	if (c->tls && tls_wants_write(c->tls))
 		blocked = true;
-	if (c->state == CONN_DRAIN && !blocked)
+	/* a lagging connection whose queue drained to half catches up */
+	if (c->lagging && !c->on_resume && c->state == CONN_WS &&
+		c->out.bytes <= (size_t) c->srv->cfg.max_outbound_bytes / 2)
 	{
-		shutdown(c->fd, SHUT_WR);
-		conn_kill(c);
-		return;
+		c->on_resume = true;
+		c->resume_next = c->srv->resume;
+		c->srv->resume = c;
 	}
-	if (c->ws && !wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)
-		&& c->out.count == 0)
+	if (c->state == CONN_WS && !wslay_event_want_read(c->ws) &&
+		!wslay_event_want_write(c->ws) && c->out.count == 0)
+		conn_linger(c);			/* close handshake finished */
+	if (c->state == CONN_DRAIN && !blocked && !c->wr_shut)
 	{
-		/* close handshake finished (or wslay gave up reading) */
-		conn_kill(c);
-		return;
+		/*
+		 * Lingering close: stop writing but keep reading until the peer
+		 * closes, so unread input does not turn our last frame into a
+		 * TCP reset (RFC 6455 7.1.1).
+		 */
+		shutdown(c->fd, SHUT_WR);
+		c->wr_shut = true;
 	}
 	conn_set_events(c, EPOLLIN | (blocked ? EPOLLOUT : 0));
 }
@@ -471,6 +513,51 @@ conn_ping(chat_conn *c)
 		return;
 	wslay_event_queue_msg(c->ws, &msg);
 	c->last_ping_ms = c->srv->now_ms;
+	conn_mark_dirty(c);
+}
+
+/*
+ * conn_linger turns a WebSocket whose close frames are done into a
+ * draining socket: no longer counted as open, closed on EOF or timeout.
+ */
+void
+conn_linger(chat_conn *c)
+{
+	chat_server *srv = c->srv;
+
+	if (c->state != CONN_WS)
+		return;
+	srv->n_ws--;
+	srv->stats.connections_open--;
+	c->state = CONN_DRAIN;
+	c->drain_since = srv->now_ms;
+}
+
+/*
+ * conn_close_raw sends a close frame with code ourselves, bypassing the
+ * wslay session (which is shut down for both directions), then lingers.
+ */
+void
+conn_close_raw(chat_conn *c, int code)
+{
+	chat_frame *f = malloc(sizeof(chat_frame) + 4);
+
+	wslay_event_shutdown_read(c->ws);
+	wslay_event_shutdown_write(c->ws);
+	if (f == NULL)
+	{
+		conn_kill(c);
+		return;
+	}
+	f->refs = 1;
+	f->len = 4;
+	f->data[0] = 0x88;			/* FIN + close */
+	f->data[1] = 2;
+	f->data[2] = (unsigned char) (code >> 8);
+	f->data[3] = (unsigned char) code;
+	if (outq_push(&c->out, f) != 0)
+		conn_kill(c);
+	frame_unref(f);
 	conn_mark_dirty(c);
 }
 

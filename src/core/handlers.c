@@ -55,11 +55,19 @@ rate_ok(chat_conn *c, const chat_cmd *cmd)
 	return false;
 }
 
+/*
+ * require_member finds c's subscription to channel_id.  A miss is checked
+ * against the table before it is refused: the user may have been added a
+ * moment ago, with the "joined" notification still on its way; then the
+ * connection joins now (and is told so) instead of refusing.
+ */
 static chat_sub *
 require_member(chat_conn *c, const chat_cmd *cmd, const char *channel_id)
 {
 	chat_sub   *s = hub_find_sub(c, channel_id);
 
+	if (s == NULL)
+		s = hub_join_now(c, channel_id);
 	if (s == NULL)
 		send_error(c, CHAT_E_NOT_MEMBER, "not a member of this channel",
 				   cmd->client_id, cmd->ref);
@@ -111,12 +119,19 @@ newest_seq(chat_server *srv, const char *channel_id, const char *user_id)
 	return seq;
 }
 
-/* send_message_frames writes msgs as message frames, advancing s->pos. */
-static void
+/*
+ * send_message_frames writes msgs as message frames, advancing s->pos, as
+ * long as they fit in half the outbound bound.  Returns how many it sent:
+ * the client asks for the rest (hasMore).
+ */
+static size_t
 send_message_frames(chat_conn *c, chat_sub *s, const chat_message *msgs,
 					size_t n)
 {
-	for (size_t i = 0; i < n && c->state == CONN_WS; i++)
+	size_t		budget = (size_t) c->srv->cfg.max_outbound_bytes / 2;
+	size_t		i;
+
+	for (i = 0; i < n && c->state == CONN_WS; i++)
 	{
 		size_t		olen = 0,
 					flen = 0;
@@ -124,9 +139,15 @@ send_message_frames(chat_conn *c, chat_sub *s, const chat_message *msgs,
 		char	   *frame = obj ? proto_message_frame(obj, olen, &flen) : NULL;
 
 		free(obj);
+		if (frame && i > 0 && c->out.bytes + flen > budget)
+		{
+			free(frame);
+			break;
+		}
 		conn_send_owned(c, frame, flen);
 		s->pos = msgs[i].seq;
 	}
+	return i;
 }
 
 /*
@@ -205,7 +226,9 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 	}
 	more = n > SYNC_PAGE;
 	s->pos = p->last_seq;
-	send_message_frames(c, s, msgs, more ? SYNC_PAGE : n);
+	if (send_message_frames(c, s, msgs, more ? SYNC_PAGE : n) <
+		(more ? SYNC_PAGE : n))
+		more = true;
 	chat_messages_free(msgs, n);
 	if (n == 0)
 	{
@@ -336,6 +359,7 @@ on_refresh(chat_conn *c, chat_cmd *cmd)
 	jwt_status	st = jwt_verify(&c->srv->cfg.keys, cmd->token,
 								strlen(cmd->token), c->srv->now_s, &claims);
 	size_t		len;
+	char	   *json;
 
 	if (st != JWT_OK)
 	{
@@ -351,7 +375,9 @@ on_refresh(chat_conn *c, chat_cmd *cmd)
 	}
 	if (claims.exp > c->token_exp)
 		c->token_exp = claims.exp;
-	conn_send_owned(c, proto_pong(cmd->ref, &len), len);
+	/* (clients/js) len must be set before it is passed: two statements */
+	json = proto_pong(cmd->ref, &len);
+	conn_send_owned(c, json, len);
 }
 
 void
@@ -409,7 +435,12 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 			on_refresh(c, &cmd);
 			break;
 		case CMD_PING:
-			conn_send_owned(c, proto_pong(cmd.ref, &olen), olen);
+			{
+				/* (clients/js) olen is only set by proto_pong: call it first */
+				char	   *pong = proto_pong(cmd.ref, &olen);
+
+				conn_send_owned(c, pong, olen);
+			}
 			break;
 	}
 	proto_cmd_free(&cmd);
@@ -459,7 +490,16 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 	}
 	s = hub_find_sub(c, it->msg.channel_id);
 	if (s && s->pos < it->msg.seq - 1)
+	{
 		hub_catch_up(s, it->msg.seq - 1);
+		/*
+		 * Still behind (the queue is full): the ack must not overtake the
+		 * messages before it, so the message itself will reach this
+		 * connection by the catch-up, carrying its clientId.
+		 */
+		if (s->pos < it->msg.seq - 1)
+			return;
+	}
 	json = proto_ack(&it->msg, it->duplicate, p->ref, &len);
 	conn_send_owned(c, json, len);
 	if (s && s->pos < it->msg.seq)
@@ -499,6 +539,17 @@ batch_commit(chat_server *srv)
 	t0 = clock_us();
 	srv->store.send_batch(srv->store.ctx, items, n);
 	record_batch_time(srv, clock_us() - t0);
+	/*
+	 * Membership changes that committed before the batch apply before its
+	 * messages go out: a member removed just before must not get them.
+	 * Only joins and leaves are applied here; the rest (including the
+	 * batch's own announcements) wait for the normal pass, after the acks.
+	 */
+	if (srv->store.drain_notifications)
+	{
+		srv->store.drain_notifications(srv->store.ctx);
+		srv_process_notifications(srv, true);
+	}
 	for (size_t i = 0; i < n; i++)
 	{
 		ack_one(srv, &srv->batch[i], &items[i]);

@@ -210,6 +210,37 @@ hub_fetch(chat_server *srv, const char *channel_id, int64_t after,
 							(int) want, msgs, n);
 }
 
+/*
+ * hub_deliver_to writes message frame f (seq) to s's connection.  A
+ * connection whose queue cannot take it falls behind ("lagging"): its
+ * position stays, and it catches up from the table once its queue drains,
+ * so a burst never costs memory beyond the bound, nor the connection.
+ */
+bool
+hub_deliver_to(chat_sub *s, chat_frame *f, int64_t seq)
+{
+	chat_conn  *c = s->conn;
+
+	if (c->state != CONN_WS || c->lagging)
+		return false;
+	if (c->out.bytes + f->len > (size_t) c->srv->cfg.max_outbound_bytes)
+	{
+		conn_set_lagging(c);
+		return false;
+	}
+	conn_send_frame(c, f);
+	s->pos = seq;
+	c->srv->stats.deliveries++;
+	return true;
+}
+
+/* hub_live: s takes live deliveries (not catching up in any way). */
+static bool
+hub_live(const chat_sub *s)
+{
+	return !s->paused && !s->conn->lagging && s->conn->state == CONN_WS;
+}
+
 /* hub_message_frame serialises m once into a shareable frame. */
 static chat_frame *
 hub_message_frame(const chat_message *m)
@@ -241,7 +272,7 @@ hub_catch_up(chat_sub *s, int64_t upto)
 {
 	chat_server *srv = s->conn->srv;
 
-	while (s->pos < upto && s->conn->state == CONN_WS)
+	while (s->pos < upto && s->conn->state == CONN_WS && !s->conn->lagging)
 	{
 		chat_message *msgs = NULL;
 		size_t		n = 0;
@@ -250,23 +281,37 @@ hub_catch_up(chat_sub *s, int64_t upto)
 			return false;
 		if (n == 0)
 			break;
-		for (size_t i = 0; i < n && s->conn->state == CONN_WS; i++)
+		for (size_t i = 0; i < n; i++)
 		{
 			chat_frame *f;
+			bool		ok;
 
 			if (msgs[i].seq != s->pos + 1)
 				continue;
 			f = hub_message_frame(&msgs[i]);
 			if (f == NULL)
 				break;
-			conn_send_frame(s->conn, f);
+			ok = hub_deliver_to(s, f, msgs[i].seq);
 			frame_unref(f);
-			s->pos = msgs[i].seq;
-			srv->stats.deliveries++;
+			if (!ok)
+				break;
 		}
 		chat_messages_free(msgs, n);
 	}
 	return true;
+}
+
+/*
+ * hub_resume catches a lagging connection up once its queue has drained:
+ * every live channel from its position, until done or full again.
+ */
+void
+hub_resume(chat_conn *c)
+{
+	c->lagging = false;
+	for (size_t i = 0; i < c->n_subs && !c->lagging; i++)
+		if (!c->subs[i]->paused)
+			hub_catch_up(c->subs[i], INT64_MAX);
 }
 
 /* hub_announce notes that seq exists in channel_id; delivery comes later. */
@@ -300,7 +345,7 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 		size_t		n = 0;
 
 		for (size_t i = 0; i < r->n_subs; i++)
-			if (!r->subs[i]->paused && r->subs[i]->pos < min_pos)
+			if (hub_live(r->subs[i]) && r->subs[i]->pos < min_pos)
 				min_pos = r->subs[i]->pos;
 		if (min_pos >= target)
 			return;
@@ -320,11 +365,9 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 			{
 				chat_sub   *s = r->subs[j];
 
-				if (s->paused || s->pos != msgs[i].seq - 1)
+				if (!hub_live(s) || s->pos != msgs[i].seq - 1)
 					continue;
-				s->pos = msgs[i].seq;
-				conn_send_frame(s->conn, f);
-				srv->stats.deliveries++;
+				hub_deliver_to(s, f, msgs[i].seq);
 			}
 			frame_unref(f);
 		}
@@ -367,7 +410,7 @@ hub_deliver_committed(chat_server *srv, const chat_message *m,
 	{
 		chat_sub   *s = r->subs[j];
 
-		if (s->conn == except || s->paused || s->pos >= m->seq)
+		if (s->conn == except || !hub_live(s) || s->pos >= m->seq)
 			continue;
 		if (s->pos != m->seq - 1)
 		{
@@ -376,9 +419,7 @@ hub_deliver_committed(chat_server *srv, const chat_message *m,
 		}
 		if (f == NULL && (f = hub_message_frame(m)) == NULL)
 			break;
-		s->pos = m->seq;
-		conn_send_frame(s->conn, f);
-		srv->stats.deliveries++;
+		hub_deliver_to(s, f, m->seq);
 	}
 	if (f)
 		frame_unref(f);
@@ -437,6 +478,33 @@ hub_member_joined(chat_server *srv, const char *channel_id,
 	}
 	if (have)
 		chat_channel_info_clear(&info);
+}
+
+/*
+ * hub_join_now subscribes c to channel_id if the table says its user is a
+ * member, sending "joined" as the notification would have.
+ */
+chat_sub *
+hub_join_now(chat_conn *c, const char *channel_id)
+{
+	chat_server *srv = c->srv;
+	chat_channel_info info;
+	chat_sub   *s = NULL;
+	size_t		len;
+	char	   *json;
+
+	if (c->user == NULL ||
+		srv->store.channel_for_user(srv->store.ctx, channel_id, c->user->id,
+									&info) != CHAT_OK)
+		return NULL;
+	s = hub_subscribe(c, channel_id, info.last_seq);
+	if (s)
+	{
+		json = proto_joined(&info, &len);
+		conn_send_owned(c, json, len);
+	}
+	chat_channel_info_clear(&info);
+	return s;
 }
 
 void

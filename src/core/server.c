@@ -250,7 +250,11 @@ dispatch_notification(chat_server *srv, const char *payload)
 			break;
 		case 'r':
 			if (parse_channel_seq(body, channel, &seq, &rest) && *rest)
+			{
+				/* message N goes out before "read up to N" */
+				hub_deliver_pending(srv);
 				hub_read_moved(srv, channel, seq, rest);
+			}
 			break;
 		case 't':
 		case 's':
@@ -276,15 +280,24 @@ dispatch_notification(chat_server *srv, const char *payload)
 	}
 }
 
-static void
-process_notifications(chat_server *srv)
+void
+srv_process_notifications(chat_server *srv, bool membership_only)
 {
+	size_t		kept = 0;
+
 	for (size_t i = 0; i < srv->n_notes; i++)
 	{
-		dispatch_notification(srv, srv->notes[i]);
-		free(srv->notes[i]);
+		char	   *note = srv->notes[i];
+
+		if (membership_only && note[0] != 'j' && note[0] != 'l')
+		{
+			srv->notes[kept++] = note;
+			continue;
+		}
+		dispatch_notification(srv, note);
+		free(note);
 	}
-	srv->n_notes = 0;
+	srv->n_notes = kept;
 }
 
 /*
@@ -364,12 +377,26 @@ sweep(chat_server *srv)
 		next = c->next;
 		if (c->state == CONN_HTTP || c->state == CONN_DRAIN)
 		{
-			if (srv->now_ms - c->created_ms >= cfg->handshake_timeout_ms)
+			int64_t		since = c->drain_since ? c->drain_since : c->created_ms;
+			int64_t		limit = c->drain_since ?
+				(cfg->handshake_timeout_ms < 2000 ? cfg->handshake_timeout_ms : 2000) :
+				cfg->handshake_timeout_ms;
+
+			if (srv->now_ms - since >= limit)
 				conn_kill(c);
 			continue;
 		}
 		if (c->state != CONN_WS)
 			continue;
+		if (c->lagging &&
+			srv->now_ms - c->last_write_ms >= cfg->heartbeat_interval_ms)
+		{
+			/* its queue is full and nothing left it for a whole interval */
+			srv_log(srv, CHAT_LOG_DEBUG,
+					"connection %s dropped: not reading", c->id);
+			conn_kill(c);
+			continue;
+		}
 		if (srv->now_ms - c->last_recv_ms >= cfg->heartbeat_timeout_ms)
 		{
 			srv_log(srv, CHAT_LOG_DEBUG, "connection %s timed out", c->id);
@@ -414,6 +441,28 @@ flush_dirty(chat_server *srv)
 }
 
 /*
+ * resume_lagging catches up the lagging connections whose queues drained
+ * in this iteration's flush, then flushes what that queued.
+ */
+static void
+resume_lagging(chat_server *srv)
+{
+	if (srv->resume == NULL)
+		return;
+	while (srv->resume)
+	{
+		chat_conn  *c = srv->resume;
+
+		srv->resume = c->resume_next;
+		c->resume_next = NULL;
+		c->on_resume = false;
+		if (c->state == CONN_WS)
+			hub_resume(c);
+	}
+	flush_dirty(srv);
+}
+
+/*
  * reap frees the connections closed during this iteration.  Detaching one
  * may broadcast (presence, typing_stopped), which is flushed before any
  * struct is freed, so the dirty list never points at freed memory; a
@@ -436,6 +485,15 @@ reap(chat_server *srv)
 		for (c = list; c; c = next)
 		{
 			next = c->dead_next;
+			if (c->on_resume)
+			{
+				chat_conn **pp = &srv->resume;
+
+				while (*pp && *pp != c)
+					pp = &(*pp)->resume_next;
+				if (*pp)
+					*pp = c->resume_next;
+			}
 			conn_free(c);
 		}
 	}
@@ -482,11 +540,32 @@ read_events(chat_server *srv)
 				conn_on_readable(c);
 }
 
+/*
+ * forgive_stall: if the loop itself was stuck (a slow query) it sent no
+ * pings and read no pongs, so the silence is ours, not the clients':
+ * move every connection's heartbeat clock forward by the stall.
+ */
+static void
+forgive_stall(chat_server *srv, int64_t now_ms)
+{
+	int64_t		gap = now_ms - srv->last_poll_ms;
+
+	/* idle waits are at most one sweep period (1 s): longer is a stall */
+	if (srv->last_poll_ms != 0 && gap > 3000)
+		for (chat_conn *c = srv->conns; c; c = c->next)
+		{
+			c->last_recv_ms += gap;
+			c->last_ping_ms += gap;
+		}
+	srv->last_poll_ms = now_ms;
+}
+
 int
 chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 {
 	int64_t		typing_next;
 
+	forgive_stall(srv, now_ms);
 	srv->now_ms = now_ms;
 	srv->now_s = now_s;
 	if (srv->accept_paused_until && now_ms >= srv->accept_paused_until)
@@ -496,7 +575,7 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 	}
 	read_events(srv);
 	batch_commit(srv);
-	process_notifications(srv);
+	srv_process_notifications(srv, false);
 	if (srv->resync_all)
 		resync_rooms(srv);
 	hub_deliver_pending(srv);
@@ -507,6 +586,7 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 	}
 	typing_next = typing_expire(srv);
 	flush_dirty(srv);
+	resume_lagging(srv);
 	reap(srv);
 	publish_outbox(srv);
 	{

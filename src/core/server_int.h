@@ -70,7 +70,15 @@ struct chat_conn
 	int64_t		last_recv_ms;
 	int64_t		last_ping_ms;
 	int64_t		token_exp;		/* unix seconds */
+	int64_t		drain_since;	/* when a closed WebSocket began to linger */
+	bool		wr_shut;		/* shutdown(SHUT_WR) done */
+	bool		io_failed;		/* the socket failed during wslay_event_recv */
 	bool		admitted;		/* holds a slot from store.admit */
+	bool		lagging;		/* queue was full: catching up from the
+								 * table once it drains */
+	bool		on_resume;		/* on srv->resume */
+	chat_conn  *resume_next;
+	int64_t		last_write_ms;	/* last time bytes left the queue */
 	double		tokens;			/* rate limit bucket (sends, typing) */
 	int64_t		tokens_ms;		/* when the bucket was last filled */
 	uint32_t	events;			/* epoll events registered */
@@ -125,6 +133,7 @@ struct chat_server
 	uint64_t	next_conn_id;
 	chat_conn  *dirty;
 	chat_conn  *dead;
+	chat_conn  *resume;			/* lagging connections whose queue drained */
 
 	chat_map	rooms;
 	chat_map	users;
@@ -144,6 +153,7 @@ struct chat_server
 	size_t		cap_batch;
 
 	int64_t		now_ms;
+	int64_t		last_poll_ms;
 	int64_t		now_s;
 	int64_t		next_sweep_ms;
 	chat_server_stats stats;
@@ -154,6 +164,8 @@ extern void srv_log(chat_server *srv, chat_log_level level,
 					const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
 extern void srv_publish(chat_server *srv, const char *payload);
+extern void srv_process_notifications(chat_server *srv,
+									  bool membership_only);
 
 /* conn.c */
 extern chat_conn *conn_new(chat_server *srv, int fd, const char *addr);
@@ -167,6 +179,9 @@ extern void conn_send_owned(chat_conn *c, char *json, size_t len);
 extern void conn_send_frame(chat_conn *c, chat_frame *f);
 extern void conn_send_http(chat_conn *c, const char *resp, size_t len);
 extern void conn_close(chat_conn *c, int code, const char *reason);
+extern void conn_linger(chat_conn *c);
+extern void conn_close_raw(chat_conn *c, int code);
+extern void conn_set_lagging(chat_conn *c);
 extern void conn_kill(chat_conn *c);
 extern void conn_free(chat_conn *c);
 extern void conn_ping(chat_conn *c);
@@ -186,7 +201,10 @@ extern chat_sub *hub_subscribe(chat_conn *c, const char *channel_id,
 							   int64_t pos);
 extern void hub_unsubscribe(chat_conn *c, chat_sub *s);
 extern chat_sub *hub_find_sub(chat_conn *c, const char *channel_id);
+extern chat_sub *hub_join_now(chat_conn *c, const char *channel_id);
 extern bool hub_catch_up(chat_sub *s, int64_t upto);
+extern bool hub_deliver_to(chat_sub *s, chat_frame *f, int64_t seq);
+extern void hub_resume(chat_conn *c);
 extern void hub_announce(chat_server *srv, const char *channel_id,
 						 int64_t seq);
 extern void hub_deliver_pending(chat_server *srv);

@@ -116,6 +116,14 @@ typedef struct chat_store
 	 */
 	bool		(*admit) (void *ctx, int delta, int max);
 
+	/*
+	 * Read every notification committed so far into chat_server_notify()
+	 * now, without waiting for the signal.  The core calls it right after
+	 * a batch commit: a membership change that committed before the batch
+	 * must be applied before the batch's messages are delivered.
+	 */
+	void		(*drain_notifications) (void *ctx);
+
 	/* Members of channel_id online on any worker now (malloc'd strings). */
 	chat_err	(*channel_online) (void *ctx, const char *channel_id,
 								   char ***users, size_t *n);

@@ -28,9 +28,10 @@ reply_error(chat_conn *c, int status, const char *error, const char *reason)
 		conn_send_http(c, buf, (size_t) n);
 }
 
+/* reply_body answers with body; a HEAD request gets the headers only. */
 static void
-reply_body(chat_conn *c, int status, const char *type, const char *body,
-		   size_t len)
+reply_body(chat_conn *c, const http_request *req, int status,
+		   const char *type, const char *body, size_t len)
 {
 	size_t		cap = len + RESP_MAX;
 	char	   *buf = malloc(cap);
@@ -45,7 +46,8 @@ reply_body(chat_conn *c, int status, const char *type, const char *body,
 	if (n < 0)
 		conn_kill(c);
 	else
-		conn_send_http(c, buf, (size_t) n);
+		conn_send_http(c, buf, (size_t) n -
+					   (strcmp(req->method, "HEAD") == 0 ? len : 0));
 	free(buf);
 }
 
@@ -129,14 +131,24 @@ do_upgrade(chat_conn *c, const http_request *req)
 			reply_error(c, 405, "method_not_allowed", "use GET");
 			return;
 		}
-	if (!req->upgrade_websocket || !req->connection_upgrade ||
-		req->ws_version != 13 || !http_ws_accept(req->ws_key, accept,
-												 sizeof(accept)))
-		{
-			reply_error(c, 400, "bad_request",
-							   "not a valid WebSocket upgrade (RFC 6455, version 13)");
-			return;
-		}
+	if (!req->upgrade_websocket || !req->connection_upgrade)
+	{
+		reply_error(c, 400, "bad_request",
+					"not a WebSocket upgrade (RFC 6455)");
+		return;
+	}
+	if (req->ws_version != 13)
+	{
+		/* RFC 6455 4.2.2: 426 names the version we speak */
+		reply_error(c, req->ws_version == 0 ? 400 : 426, "bad_request",
+					"Sec-WebSocket-Version must be 13");
+		return;
+	}
+	if (!http_ws_accept(req->ws_key, accept, sizeof(accept)))
+	{
+		reply_error(c, 400, "bad_request", "bad Sec-WebSocket-Key");
+		return;
+	}
 	if (!origin_allowed(srv->origins, req->origin))
 		{
 			reply_error(c, 403, "forbidden", "origin not allowed");
@@ -191,6 +203,13 @@ do_upgrade(chat_conn *c, const http_request *req)
 		outq_push(&c->out, f);
 		frame_unref(f);
 	}
+	/* the head buffer is only kept for bytes that followed the head */
+	if (c->in_off >= c->in_len)
+	{
+		free(c->in);
+		c->in = NULL;
+		c->in_len = c->in_off = 0;
+	}
 	c->token_exp = claims.exp;
 	srv->n_ws++;
 	srv->stats.connections_open++;
@@ -214,7 +233,7 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 				return;
 			}
 		{
-			reply_body(c, 200, "application/json", "{\"status\":\"ok\"}",
+			reply_body(c, req, 200, "application/json", "{\"status\":\"ok\"}",
 							  15);
 			return;
 		}
@@ -229,7 +248,7 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 			conn_kill(c);
 			return;
 		}
-		reply_body(c, 200, "text/plain; version=0.0.4", text, len);
+		reply_body(c, req, 200, "text/plain; version=0.0.4", text, len);
 		free(text);
 		return;
 	}
@@ -243,5 +262,16 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 			reply_error(c, 405, "method_not_allowed", "use GET");
 			return;
 		}
+	{
+		/* (clients/js) the demo page and the JS client, embedded by tools/embed-assets */
+		const web_asset *a = web_asset_find(req->path);
+
+		if (a != NULL)
+		{
+			reply_body(c, req, 200, web_asset_type(a->path),
+					   (const char *) a->data, a->len);
+			return;
+		}
+	}
 	reply_error(c, 404, "not_found", "no such path");
 }

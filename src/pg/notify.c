@@ -102,6 +102,18 @@ chat_notify_start(const char *channel, chat_notify_fn fn, void *arg)
 	CommitTransactionCommand();
 }
 
+/*
+ * chat_notify_drain_now reads every notification committed so far.  The
+ * signal that announces them may still be on its way; reading the queue
+ * without it is what async.c itself does when the signal arrives.
+ */
+void
+chat_notify_drain_now(void)
+{
+	notifyInterruptPending = true;
+	ProcessNotifyInterrupt(false);
+}
+
 void
 chat_notify_drain(void)
 {

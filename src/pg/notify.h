@@ -15,4 +15,7 @@ extern void chat_notify_start(const char *channel, chat_notify_fn fn,
 /* Deliver pending notifications; call outside any transaction. */
 extern void chat_notify_drain(void);
 
+/* Read the queue now, whether or not a signal said so. */
+extern void chat_notify_drain_now(void);
+
 #endif							/* CHAT_PG_NOTIFY_H */

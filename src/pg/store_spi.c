@@ -201,7 +201,7 @@ xact_commit(void)
  * of ErrorContext.
  */
 static chat_err
-map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
+classify_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 {
 	chat_err	err;
 
@@ -233,6 +233,18 @@ map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 	if (msg)
 		snprintf(msg, msglen, "%s",
 				 err == CHAT_E_INTERNAL ? "internal error" : ed->message);
+	return err;
+}
+
+/*
+ * map_error classifies a caught ERROR and logs what the client will not
+ * see.  The message is the server's own (never content or a token).
+ */
+static chat_err
+map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
+{
+	chat_err	err = classify_error(ed, kind, msg, msglen);
+
 	if (err == CHAT_E_INTERNAL)
 		ereport(LOG,
 				(errmsg("chat worker query failed: %s", ed->message)));
@@ -721,12 +733,16 @@ batch_body(void *arg)
 			CurrentResourceOwner = oldowner;
 			chat_message_clear(&it->msg);
 			it->duplicate = false;
-			it->status = map_error(ed, CALL_READ, it->errmsg,
-								   sizeof(it->errmsg));
-			FreeErrorData(ed);
-			/* a timeout or a lost connection is not this item's fault */
+			it->status = classify_error(ed, CALL_READ, it->errmsg,
+										sizeof(it->errmsg));
+			/*
+			 * A timeout or a lost connection is not this item's fault: fail
+			 * the whole batch with the original error (FlushErrorState
+			 * emptied the stack, so re-raise the copy).
+			 */
 			if (it->status == CHAT_E_INTERNAL)
-				PG_RE_THROW();
+				ReThrowError(ed);
+			FreeErrorData(ed);
 		}
 		PG_END_TRY();
 	}
@@ -766,16 +782,22 @@ spi_send_batch(void *ctx, chat_send_item *items, size_t n)
 	/* optimistic: everything in one transaction, no subtransactions */
 	b.isolate = false;
 	err = guarded("chat: send batch", CALL_READ, batch_body, &b, NULL, 0);
-	if (err != CHAT_OK)
+	/*
+	 * A bad item (not a member, a bad reply_to, ...) fails the optimistic
+	 * pass: retry with each item isolated.  A timeout or a lost connection
+	 * would only fail again, slower: then the whole batch is internal.
+	 */
+	if (err != CHAT_OK && err != CHAT_E_INTERNAL)
 	{
 		/* something failed: retry with each item isolated */
 		reset_items(items, n, CHAT_OK);
 		b.isolate = true;
 		err = guarded("chat: send batch (isolated)", CALL_READ, batch_body,
 					  &b, NULL, 0);
-		if (err != CHAT_OK)
-			reset_items(items, n, CHAT_E_INTERNAL);
 	}
+	/* nothing was stored: items that looked done must not be acked */
+	if (err != CHAT_OK)
+		reset_items(items, n, CHAT_E_INTERNAL);
 	free(b.order);
 	return err;
 }

@@ -81,6 +81,12 @@ host_presence(void *ctx, const char *user_id, bool up)
 		chat_presence_remove(user_id, worker_id);
 }
 
+static void
+host_drain_notifications(void *ctx)
+{
+	chat_notify_drain_now();
+}
+
 static bool
 host_admit(void *ctx, int delta, int max)
 {
@@ -357,6 +363,7 @@ chat_worker_main(Datum arg)
 	chat_store_spi_init(&store);
 	store.presence = host_presence;
 	store.admit = host_admit;
+	store.drain_notifications = host_drain_notifications;
 	server = chat_server_create(&store, core_log, NULL);
 	if (server == NULL)
 		ereport(FATAL, (errmsg("chat worker could not create its event loop")));

@@ -1,0 +1,723 @@
+"""
+Fixtures of the integration suite: a throwaway PostgreSQL 15 cluster with the
+chat extension preloaded, SQL over its unix socket (psycopg2), tokens minted
+with PyJWT, and a thin layer over an independent WebSocket client
+(python3-websockets 10.4, asyncio).
+
+Clusters run as the postgres OS user in a mktemp directory and are always
+stopped by pid, also when a test or the start itself fails.  Nothing here
+sleeps to synchronise: every wait polls a condition under a deadline.
+
+Tests are plain `async def` functions; the hook below runs each in a fresh
+event loop (pytest-asyncio is not needed, and is disabled by test/integration/run).
+"""
+import asyncio
+import atexit
+import base64
+import inspect
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import uuid
+
+import jwt
+import psycopg2
+import psycopg2.extras
+import pytest
+import websockets
+
+PG_CONFIG = shutil.which("pg_config") or "/usr/bin/pg_config"
+PGBIN = subprocess.run([PG_CONFIG, "--bindir"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ARTIFACTS = os.path.join(TOP, "test", "artifacts", "integration")
+
+SECRET = "integration-secret-" + uuid.uuid4().hex
+
+# Settings of the session's default cluster.  Short timings keep the suite
+# fast; the sizes are small so that limits are cheap to reach.
+DEFAULT_SETTINGS = {
+    "chat.workers": "1",
+    "chat.heartbeat_interval": "'1s'",
+    "chat.heartbeat_timeout": "'3s'",
+    "chat.max_message_bytes": "'4kB'",
+    "chat.max_frame_bytes": "'16kB'",
+    "chat.max_group_members": "50",
+    # the worker's own queries; a test holds a lock longer than this
+    "chat.statement_timeout": "'2s'",
+}
+
+psycopg2.extras.register_uuid()
+
+
+# --------------------------------------------------------------------------
+# running async tests
+# --------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Runs an `async def` test to completion in its own event loop."""
+    fn = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(fn):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {n: pyfuncitem.funcargs[n] for n in names}
+    asyncio.run(asyncio.wait_for(fn(**kwargs), timeout=90))
+    return True
+
+
+# --------------------------------------------------------------------------
+# one result line per test for test/run
+# --------------------------------------------------------------------------
+
+_outcomes = {}
+
+
+def _short_name(nodeid):
+    path, _, rest = nodeid.partition("::")
+    return os.path.basename(path)[:-3] + "::" + rest if path.endswith(".py") else nodeid
+
+
+def pytest_runtest_logreport(report):
+    name = _short_name(report.nodeid)
+    if report.failed:
+        _outcomes[name] = "FAIL"
+    elif report.when == "call" and report.passed:
+        _outcomes.setdefault(name, "PASS")
+    elif report.skipped and name not in _outcomes:
+        _outcomes[name] = "SKIP"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    results = os.environ.get("RESULTS")
+    if not results:
+        return
+    with open(results, "a") as f:
+        for name, status in _outcomes.items():
+            # a skipped test proves nothing: it is reported as a failure
+            f.write("%s test/integration::%s\n"
+                    % ("PASS" if status == "PASS" else "FAIL", name))
+        if not _outcomes and exitstatus != 0:
+            f.write("FAIL test/integration (exit %d, no test ran)\n" % exitstatus)
+
+
+# --------------------------------------------------------------------------
+# polling
+# --------------------------------------------------------------------------
+
+def wait_until(cond, timeout=30.0, interval=0.05, what="condition"):
+    """Polls cond() until it returns a true value, which is returned."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - polled conditions may fail for a while
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
+                                 % (timeout, what, last_exc))
+        time.sleep(interval)
+
+
+async def async_wait_until(cond, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
+                                 % (timeout, what, last_exc))
+        await asyncio.sleep(interval)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# --------------------------------------------------------------------------
+# raw HTTP over the chat port
+# --------------------------------------------------------------------------
+
+class HttpResponse:
+    def __init__(self, raw):
+        self.raw = raw
+        head, _, self.body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status_line = lines[0]
+        parts = lines[0].split(" ", 2)
+        self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        self.headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "<HttpResponse %r>" % self.raw[:400]
+
+
+def http_raw(port, request, timeout=5.0):
+    """Sends request bytes, reads until the server closes (every non-101
+    response says Connection: close) or a 101 head is complete."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if data.startswith(b"HTTP/1.1 101") and b"\r\n\r\n" in data:
+                break
+        return HttpResponse(data)
+
+
+def http_get(port, path, headers=None, method="GET"):
+    h = {"Host": "127.0.0.1:%d" % port}
+    h.update(headers or {})
+    req = "%s %s HTTP/1.1\r\n" % (method, path)
+    req += "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+    return http_raw(port, req.encode("latin-1"))
+
+
+def upgrade_headers(key="dGhlIHNhbXBsZSBub25jZQ=="):
+    return {"Upgrade": "websocket", "Connection": "Upgrade",
+            "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
+
+
+class RawWs:
+    """A minimal RFC 6455 client over a blocking socket."""
+
+    def __init__(self, port, token):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ("GET /ws?token=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % (token, port, key))
+        self.sock.sendall(req.encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            assert chunk, "closed during the handshake"
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.handshake_done = time.monotonic()
+
+    def _fill(self, n, deadline):
+        while len(self.buf) < n:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+    def read_frame(self, timeout=10.0):
+        """Returns (opcode, payload); raises EOFError when the server closed
+        the TCP connection, socket.timeout when nothing came."""
+        deadline = time.monotonic() + timeout
+        self._fill(2, deadline)
+        b0, b1 = self.buf[0], self.buf[1]
+        assert not b1 & 0x80, "server frames must not be masked"
+        n, off = b1 & 0x7F, 2
+        if n == 126:
+            self._fill(4, deadline)
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._fill(10, deadline)
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+        self._fill(off + n, deadline)
+        payload = self.buf[off:off + n]
+        self.buf = self.buf[off + n:]
+        return b0 & 0x0F, payload
+
+    def send_frame(self, opcode, payload=b"", masked=True, fin=True):
+        mask = os.urandom(4) if masked else b""
+        mbit = 0x80 if masked else 0
+        head = bytes([(0x80 if fin else 0) | opcode])
+        n = len(payload)
+        if n < 126:
+            head += bytes([mbit | n])
+        elif n < 65536:
+            head += bytes([mbit | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([mbit | 127]) + struct.pack("!Q", n)
+        if masked:
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + payload)
+
+    def close_code(self, timeout=5.0):
+        """Reads until the server's close frame; returns its code (None if
+        the TCP connection ended without one)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                op, payload = self.read_frame(timeout=max(0.01, deadline - time.monotonic()))
+            except (EOFError, ConnectionResetError):
+                return None
+            if op == 0x8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+    def close(self):
+        self.sock.close()
+
+
+
+# --------------------------------------------------------------------------
+# the cluster
+# --------------------------------------------------------------------------
+
+def _as_postgres(cmd, **kw):
+    if os.geteuid() == pwd.getpwnam("postgres").pw_uid:
+        return subprocess.run(cmd, **kw)
+    return subprocess.run(["runuser", "-u", "postgres", "--"] + cmd, **kw)
+
+
+def _alive(pid):
+    """pid runs and is not a zombie (an exited postmaster is reparented to
+    PID 1, which may take a while to reap it)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster with chat preloaded and installed."""
+
+    _all = []
+
+    def __init__(self, name, settings):
+        self.name = name
+        self.settings = dict(DEFAULT_SETTINGS)
+        self.settings.update(settings or {})
+        self.secret = SECRET
+        self.dir = tempfile.mkdtemp(prefix="chat-it-%s." % name)
+        os.chmod(self.dir, 0o755)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "server.log")
+        self.port = free_port()
+        self.chat_port = free_port()
+        self.pid = None
+        self._conn = None
+        Cluster._all.append(self)
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self):
+        r = _as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-A", "trust",
+                          "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"],
+                         capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("initdb failed: %s%s" % (r.stdout, r.stderr))
+        conf = {
+            "port": str(self.port),
+            "listen_addresses": "''",
+            "unix_socket_directories": "'%s'" % self.dir,
+            "shared_preload_libraries": "'chat'",
+            "fsync": "off",
+            "log_line_prefix": "'%m [%p] %b '",
+            "chat.port": str(self.chat_port),
+            "chat.listen_addresses": "'127.0.0.1'",
+            "chat.jwt_secret": "'%s'" % self.secret,
+        }
+        conf.update(self.settings)
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\n# integration suite\n")
+            for k, v in conf.items():
+                f.write("%s = %s\n" % (k, v))
+        r = _as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l", self.log,
+                          "-w", "-t", "60", "start"], capture_output=True, text=True)
+        self._read_pid()
+        if r.returncode != 0:
+            raise RuntimeError("pg_ctl start failed: %s%s\n%s"
+                               % (r.stdout, r.stderr, self.log_tail()))
+        self.sql("CREATE EXTENSION chat")
+        self.wait_ready()
+        return self
+
+    def _read_pid(self):
+        try:
+            with open(os.path.join(self.data, "postmaster.pid")) as f:
+                self.pid = int(f.readline().strip())
+        except (OSError, ValueError):
+            pass
+
+    def wait_ready(self, timeout=30):
+        """Every worker is up and the port answers /healthz."""
+        n = int(self.settings["chat.workers"])
+        wait_until(lambda: len(self.worker_pids()) == n, timeout,
+                   what="%d chat worker(s) in pg_stat_activity" % n)
+        wait_until(lambda: self.healthz() == 200, timeout, what="/healthz 200")
+
+    def stop(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._conn = None
+        if self.pid is None:
+            self._read_pid()
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGINT)  # fast shutdown
+            except ProcessLookupError:
+                self.pid = None
+            deadline = time.monotonic() + 10
+            while self.pid is not None and time.monotonic() < deadline:
+                if not _alive(self.pid):
+                    self.pid = None
+                    break
+                time.sleep(0.02)
+            if self.pid is not None:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.pid = None
+        try:
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            shutil.copy(self.log, os.path.join(ARTIFACTS, "%s.log" % self.name))
+        except OSError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self in Cluster._all:
+            Cluster._all.remove(self)
+
+    def log_tail(self, n=60):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    # -- SQL ----------------------------------------------------------------
+
+    def connect(self, autocommit=True):
+        c = psycopg2.connect(host=self.dir, port=self.port, user="postgres",
+                             dbname="postgres")
+        c.autocommit = autocommit
+        return c
+
+    @property
+    def conn(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = self.connect()
+        return self._conn
+
+    def sql(self, query, args=None):
+        """Runs query in autocommit; returns all rows (or None)."""
+        with self.conn.cursor() as cur:
+            cur.execute(query, args)
+            return cur.fetchall() if cur.description else None
+
+    def sql1(self, query, args=None):
+        rows = self.sql(query, args)
+        return rows[0][0] if rows else None
+
+    def worker_pids(self):
+        with self.connect() as c, c.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity "
+                        "WHERE backend_type = 'chat worker' ORDER BY pid")
+            pids = [r[0] for r in cur.fetchall()]
+        c.close()
+        return pids
+
+    # -- chat helpers ---------------------------------------------------------
+
+    def group(self, members, name=None):
+        return self.sql1("SELECT chat_create_channel('group', %s, %s)",
+                         (name or "g-" + uuid.uuid4().hex[:8], list(members)))
+
+    def direct(self, a, b):
+        return self.sql1("SELECT chat_direct_channel(%s, %s)", (a, b))
+
+    def send_sql(self, channel, sender, content, client_id=None):
+        """chat_send in its own transaction; returns (id, seq)."""
+        if client_id is None:
+            return tuple(self.sql("SELECT id, seq FROM chat_send(%s, %s, %s)",
+                                  (channel, sender, content))[0])
+        return tuple(self.sql("SELECT id, seq FROM chat_send(%s, %s, %s, %s)",
+                              (channel, sender, content, client_id))[0])
+
+    def last_seq(self, channel):
+        return self.sql1("SELECT last_seq FROM chat.channels WHERE id = %s", (channel,))
+
+    def token(self, sub, ttl=3600, **claims):
+        now = int(time.time())
+        payload = {"sub": sub, "iat": now, "exp": now + ttl}
+        payload.update(claims)
+        return jwt.encode(payload, self.secret, algorithm="HS256")
+
+    def url(self, token=None):
+        if token is None:
+            return "ws://127.0.0.1:%d/ws" % self.chat_port
+        return "ws://127.0.0.1:%d/ws?token=%s" % (self.chat_port, token)
+
+    def healthz(self):
+        try:
+            return http_get(self.chat_port, "/healthz").status
+        except OSError:
+            return None
+
+    async def client(self, user, **kw):
+        return await Client.open(self, user, **kw)
+
+
+def new_user(prefix="u"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+@atexit.register
+def _stop_leftovers():
+    for c in list(Cluster._all):
+        c.stop()
+
+
+def start_cluster(name, **settings):
+    """Starts a cluster with DEFAULT_SETTINGS overridden by settings, whose
+    values are postgresql.conf literals (e.g. workers=... is not accepted:
+    use the full name, {'chat.workers': '2'})."""
+    c = Cluster(name, settings)
+    try:
+        return c.start()
+    except BaseException:
+        c.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The session's default cluster: one worker, short timings."""
+    c = start_cluster("default")
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_factory():
+    """Starts clusters with custom settings, e.g.
+    cluster_factory('two', **{'chat.workers': '2'}); all stop at the end."""
+    made = []
+
+    def make(name, **settings):
+        c = start_cluster(name, **settings)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+# --------------------------------------------------------------------------
+# the WebSocket client
+# --------------------------------------------------------------------------
+
+class Client:
+    """One WebSocket connection of one user.
+
+    Every frame received is kept in .frames (in arrival order), so a test can
+    check afterwards that something never came; wait_for() consumes frames
+    through a cursor and skips those that do not match.
+    """
+
+    def __init__(self, cluster, user, ws):
+        self.cluster = cluster
+        self.user = user
+        self.ws = ws
+        self.frames = []
+        self.cursor = 0
+        self.ready = None
+
+    @classmethod
+    async def open(cls, cluster, user, token=None, wait_ready=True):
+        ws = await websockets.connect(cluster.url(token or cluster.token(user)),
+                                      max_queue=None, ping_interval=None,
+                                      open_timeout=10, close_timeout=2,
+                                      max_size=None)
+        c = cls(cluster, user, ws)
+        if wait_ready:
+            c.ready = await c.wait_for(lambda f: True, timeout=10)
+            assert c.ready["type"] == "ready", c.ready
+        return c
+
+    @property
+    def connection_id(self):
+        return self.ready["connectionId"]
+
+    @property
+    def worker(self):
+        return int(self.connection_id.split("-", 1)[0])
+
+    def ready_channel(self, channel_id):
+        for ch in self.ready["channels"]:
+            if ch["id"] == str(channel_id):
+                return ch
+        return None
+
+    async def send(self, obj):
+        await self.ws.send(json.dumps(obj) if isinstance(obj, dict) else obj)
+
+    async def _recv(self, timeout):
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(raw, str), "server sent a binary frame: %r" % raw[:100]
+        f = json.loads(raw)
+        self.frames.append(f)
+        return f
+
+    async def wait_for(self, pred, timeout=5.0, what=None):
+        """Returns the next frame (after the cursor) matching pred."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.cursor < len(self.frames):
+                f = self.frames[self.cursor]
+                self.cursor += 1
+                if pred(f):
+                    return f
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s: no frame matching %s within %.1fs; recent frames: %s"
+                                     % (self.user, what or pred, timeout,
+                                        json.dumps(self.frames[-8:])[:2000]))
+            try:
+                await self._recv(left)
+            except asyncio.TimeoutError:
+                continue
+
+    async def wait_seen(self, pred, timeout=5.0, what=None):
+        """Like wait_for, but also matches frames received (and skipped)
+        earlier."""
+        for f in self.frames[:self.cursor]:
+            if pred(f):
+                return f
+        return await self.wait_for(pred, timeout, what)
+
+    async def collect(self, window):
+        """Receives everything for window seconds; returns the new frames."""
+        start = len(self.frames)
+        deadline = time.monotonic() + window
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await self._recv(left)
+            except asyncio.TimeoutError:
+                break
+        return self.frames[start:]
+
+    async def expect_none(self, pred, window, what="frame"):
+        """Asserts that nothing matching pred arrives within window seconds
+        (also among frames already received but not yet consumed)."""
+        pending = self.frames[self.cursor:]
+        new = await self.collect(window)
+        bad = [f for f in pending + new if pred(f)]
+        assert not bad, "%s: unexpected %s: %s" % (self.user, what, json.dumps(bad)[:2000])
+
+    async def send_message(self, channel, content, client_id=None, ref=None, timeout=5.0,
+                           **extra):
+        """Sends and returns the ack or error frame answering it."""
+        cid = str(client_id or uuid.uuid4())
+        frame = {"type": "send", "clientId": cid, "channelId": str(channel),
+                 "content": content}
+        if ref is not None:
+            frame["ref"] = ref
+        frame.update(extra)
+        await self.send(frame)
+        return await self.wait_for(
+            lambda f: f.get("type") in ("ack", "error") and f.get("clientId") == cid,
+            timeout=timeout, what="ack/error for %s" % cid)
+
+    async def wait_message(self, channel, pred=lambda m: True, timeout=5.0):
+        return (await self.wait_for(
+            lambda f: f.get("type") == "message"
+            and f["message"]["channelId"] == str(channel) and pred(f["message"]),
+            timeout=timeout, what="message in %s" % channel))["message"]
+
+    async def wait_closed(self, timeout=5.0):
+        """Waits for the connection to close (reading what is left) and
+        returns the close code the server sent."""
+        async def drain():
+            try:
+                while True:
+                    raw = await self.ws.recv()
+                    if isinstance(raw, str):
+                        self.frames.append(json.loads(raw))
+            except websockets.ConnectionClosed:
+                pass
+        await asyncio.wait_for(drain(), timeout)
+        return self.ws.close_code
+
+    def seqs(self, channel, own_acks=True):
+        """The channel's seqs in the order this connection got them, as
+        message frames and (own_acks) as acks of its own non-duplicate sends."""
+        out = []
+        for f in self.frames:
+            if f.get("type") == "message" and f["message"]["channelId"] == str(channel):
+                out.append(f["message"]["seq"])
+            elif (own_acks and f.get("type") == "ack" and f["channelId"] == str(channel)
+                  and not f["duplicate"]):
+                out.append(f["seq"])
+        return out
+
+    async def close(self):
+        try:
+            await asyncio.wait_for(self.ws.close(), 3)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def assert_gap_free(seqs, start, end=None, who=""):
+    """seqs must be exactly start+1, start+2, ... (, end)."""
+    expected = list(range(start + 1, (end if end is not None else start + len(seqs)) + 1))
+    if seqs != expected:
+        # show the first place where it goes wrong
+        for i, (a, b) in enumerate(zip(seqs, expected)):
+            if a != b:
+                raise AssertionError("%s: stream differs at index %d: got %r, expected %r "
+                                     "(got %d seqs, expected %d)"
+                                     % (who, i, seqs[max(0, i - 3):i + 4],
+                                        expected[max(0, i - 3):i + 4], len(seqs), len(expected)))
+        raise AssertionError("%s: got %d seqs, expected %d (last got %r, last expected %r)"
+                             % (who, len(seqs), len(expected), seqs[-3:], expected[-3:]))
+
+
+async def close_all(*clients):
+    await asyncio.gather(*(c.close() for c in clients if c is not None))
