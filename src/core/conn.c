@@ -115,6 +115,13 @@ conn_read_head(chat_conn *c)
 	{
 		c->in_off = req->head_len;
 		upgrade_on_head(c, req);
+		/* frames sent along with the upgrade: no new data will signal them */
+		if (c->state == CONN_WS && c->in && c->in_off < c->in_len)
+		{
+			free(req);
+			conn_on_readable(c);
+			return;
+		}
 	}
 	else if (st == HTTP_BAD_REQUEST)
 	{
@@ -598,7 +605,9 @@ conn_kill(chat_conn *c)
 	}
 	if (c->admitted && srv->store.admit)
 		srv->store.admit(srv->store.ctx, -1, 0);
-	c->admitted = false;
+	if (c->ip_admitted && srv->store.admit_ip)
+		srv->store.admit_ip(srv->store.ctx, c->addr, -1, 0);
+	c->admitted = c->ip_admitted = false;
 	c->state = CONN_DEAD;
 	if (c->prev)
 		c->prev->next = c->next;

@@ -154,8 +154,12 @@ accept_all(chat_server *srv, int lfd)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 				errno == ENOMEM)
 			{
-				srv_log(srv, CHAT_LOG_WARNING,
-						"accept paused: %s", strerror(errno));
+				if (srv->now_ms - srv->last_emfile_log_ms >= 10000)
+				{
+					srv_log(srv, CHAT_LOG_WARNING,
+							"accept paused: %s", strerror(errno));
+					srv->last_emfile_log_ms = srv->now_ms;
+				}
 				listeners_watch(srv, false);
 				srv->accept_paused_until = srv->now_ms + ACCEPT_BACKOFF_MS;
 			}
@@ -594,6 +598,9 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 
 		if (typing_next >= 0 && typing_next < wait)
 			wait = typing_next;
+		/* lagging connections with room again: keep catching up */
+		if (srv->resume)
+			wait = 0;
 		if (srv->accept_paused_until &&
 			srv->accept_paused_until - now_ms < wait)
 			wait = srv->accept_paused_until - now_ms;

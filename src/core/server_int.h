@@ -74,6 +74,7 @@ struct chat_conn
 	bool		wr_shut;		/* shutdown(SHUT_WR) done */
 	bool		io_failed;		/* the socket failed during wslay_event_recv */
 	bool		admitted;		/* holds a slot from store.admit */
+	bool		ip_admitted;	/* holds a slot from store.admit_ip */
 	bool		lagging;		/* queue was full: catching up from the
 								 * table once it drains */
 	bool		on_resume;		/* on srv->resume */
@@ -126,6 +127,7 @@ struct chat_server
 	int			lfds[16];
 	int			n_lfds;
 	int64_t		accept_paused_until;	/* EMFILE back-off */
+	int64_t		last_emfile_log_ms;
 
 	chat_conn  *conns;			/* all live connections */
 	size_t		n_conns;

@@ -116,6 +116,9 @@ typedef struct chat_store
 	 */
 	bool		(*admit) (void *ctx, int delta, int max);
 
+	/* The same per client address (chat.max_connections_per_ip). */
+	bool		(*admit_ip) (void *ctx, const char *addr, int delta, int max);
+
 	/*
 	 * Read every notification committed so far into chat_server_notify()
 	 * now, without waiting for the signal.  The core calls it right after

@@ -167,16 +167,24 @@ do_upgrade(chat_conn *c, const http_request *req)
 			return;
 		}
 	if (srv->cfg.max_connections_per_ip > 0 &&
-		count_ip(srv, c->addr) >= srv->cfg.max_connections_per_ip)
+		(srv->store.admit_ip ?
+		 !srv->store.admit_ip(srv->store.ctx, c->addr, 1,
+							  srv->cfg.max_connections_per_ip) :
+		 count_ip(srv, c->addr) >= srv->cfg.max_connections_per_ip))
 	{
 		reply_error(c, 429, "too_many_connections",
 					"too many connections from this address");
 		return;
 	}
+	c->ip_admitted = srv->cfg.max_connections_per_ip > 0 &&
+		srv->store.admit_ip != NULL;
 	if ((int) srv->n_ws >= srv->cfg.max_connections ||
 		(srv->store.admit &&
 		 !srv->store.admit(srv->store.ctx, 1, srv->cfg.max_connections)))
 	{
+		if (c->ip_admitted)
+			srv->store.admit_ip(srv->store.ctx, c->addr, -1, 0);
+		c->ip_admitted = false;
 		reply_error(c, 503, "unavailable", "too many connections");
 		return;
 	}

@@ -27,6 +27,14 @@ typedef struct presence_entry
 	int32		total;
 } presence_entry;
 
+/* One client address and its connections, per worker. */
+typedef struct ip_entry
+{
+	char		addr[64];		/* hash key, as net_accept writes it */
+	int32		counts[CHAT_MAX_WORKERS];
+	int32		total;
+} ip_entry;
+
 typedef struct chat_shared
 {
 	LWLock	   *lock;
@@ -36,15 +44,17 @@ typedef struct chat_shared
 
 static chat_shared *shared = NULL;
 static HTAB *presence = NULL;
+static HTAB *ip_table = NULL;
 static shmem_request_hook_type prev_request_hook = NULL;
 static shmem_startup_hook_type prev_startup_hook = NULL;
 
 static Size
 chat_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(chat_shared)),
-					hash_estimate_size(PRESENCE_MAX_USERS,
-									   sizeof(presence_entry)));
+	return add_size(add_size(MAXALIGN(sizeof(chat_shared)),
+							 hash_estimate_size(PRESENCE_MAX_USERS,
+												sizeof(presence_entry))),
+					hash_estimate_size(PRESENCE_MAX_USERS, sizeof(ip_entry)));
 }
 
 static void
@@ -76,6 +86,12 @@ chat_shmem_startup(void)
 	info.keysize = JWT_MAX_SUB + 1;
 	info.entrysize = sizeof(presence_entry);
 	presence = ShmemInitHash("chat presence", PRESENCE_MAX_USERS,
+							 PRESENCE_MAX_USERS, &info,
+							 HASH_ELEM | HASH_STRINGS);
+	memset(&info, 0, sizeof(info));
+	info.keysize = 64;
+	info.entrysize = sizeof(ip_entry);
+	ip_table = ShmemInitHash("chat client addresses", PRESENCE_MAX_USERS,
 							 PRESENCE_MAX_USERS, &info,
 							 HASH_ELEM | HASH_STRINGS);
 	LWLockRelease(AddinShmemInitLock);
@@ -170,6 +186,18 @@ chat_presence_reset_worker(int worker)
 		return;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->conns[worker] = 0;
+	{
+		ip_entry   *ie;
+
+		hash_seq_init(&seq, ip_table);
+		while ((ie = hash_seq_search(&seq)) != NULL)
+		{
+			ie->total -= ie->counts[worker];
+			ie->counts[worker] = 0;
+			if (ie->total <= 0)
+				hash_search(ip_table, ie->addr, HASH_REMOVE, NULL);
+		}
+	}
 	hash_seq_init(&seq, presence);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
@@ -203,6 +231,53 @@ chat_conn_admit(int worker, int delta, int max)
 	}
 	if (ok)
 		shared->conns[worker] = Max(0, shared->conns[worker] + delta);
+	LWLockRelease(shared->lock);
+	return ok;
+}
+
+/*
+ * chat_ip_admit counts connections per client address across workers,
+ * refusing to go beyond max.  A full table admits (fails open): the
+ * global chat.max_connections still holds.
+ */
+bool
+chat_ip_admit(int worker, const char *addr, int delta, int max)
+{
+	ip_entry   *e;
+	bool		found,
+				ok = true;
+	char		key[64];
+
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+		return true;
+	strlcpy(key, addr, sizeof(key));
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (delta > 0)
+	{
+		e = hash_search(ip_table, key, HASH_ENTER_NULL, &found);
+		if (e && !found)
+		{
+			memset(e->counts, 0, sizeof(e->counts));
+			e->total = 0;
+		}
+		if (e && e->total + delta > max)
+			ok = false;
+		else if (e)
+		{
+			e->counts[worker] += delta;
+			e->total += delta;
+		}
+	}
+	else
+	{
+		e = hash_search(ip_table, key, HASH_FIND, NULL);
+		if (e && e->counts[worker] > 0)
+		{
+			e->counts[worker]--;
+			if (--e->total <= 0)
+				hash_search(ip_table, key, HASH_REMOVE, NULL);
+		}
+	}
 	LWLockRelease(shared->lock);
 	return ok;
 }

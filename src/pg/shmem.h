@@ -21,6 +21,7 @@ extern void chat_presence_reset_worker(int worker);
 
 /* Connection slots across workers (chat.max_connections). */
 extern bool chat_conn_admit(int worker, int delta, int max);
+extern bool chat_ip_admit(int worker, const char *addr, int delta, int max);
 
 /* The OID of chat.database once it was seen to exist; InvalidOid before. */
 extern Oid	chat_shared_database(void);

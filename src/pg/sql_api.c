@@ -39,9 +39,18 @@ chat_online(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	values[0] = channel;
 	SPI_connect();
+	rc = SPI_execute_with_args("SELECT 1 FROM chat.channels WHERE id = $1",
+							   1, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read channels: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("channel %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out, channel)))));
 	rc = SPI_execute_with_args("SELECT user_id FROM chat.channel_members "
 							   "WHERE channel_id = $1 ORDER BY user_id",
-							   1, argtypes, values, NULL, true, 0);
+							   1, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read channel members: %s",
 			 SPI_result_code_string(rc));

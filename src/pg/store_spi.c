@@ -649,30 +649,26 @@ spi_remove(void *ctx, const char *message_id, const char *user_id,
 
 /* --- group commit ------------------------------------------------------ */
 
-/* send_one stores one item; an ERROR propagates to the caller. */
+/*
+ * send_one stores one item through chat._send, which checks the
+ * idempotency key and stores in one step under the channel lock, so a
+ * concurrent duplicate is reported as a duplicate.  An ERROR propagates to
+ * the caller.
+ */
 static void
 send_one(chat_send_item *it)
 {
 	const char *args[7] = {it->channel_id, it->sender_id, it->content,
 		it->client_id, it->kind, it->reply_to[0] ? it->reply_to : NULL,
 	it->attachments};
-	const char *key[2] = {it->sender_id, it->client_id};
 
-	/* a key seen before is a duplicate: answer with the first message */
-	run("SELECT " MSG_COLS " FROM chat.messages m "
-		"WHERE m.sender_id = $1 AND m.client_id = $2::uuid", 2, key);
-	if (SPI_processed == 1)
-	{
-		row_to_message(0, &it->msg);
-		it->duplicate = true;
-		it->status = CHAT_OK;
-		return;
-	}
-	run(psprintf("SELECT " MSG_COLS " FROM %s.chat_send($1::uuid, $2, $3, "
-				 "$4::uuid, $5, $6::uuid, $7::jsonb) m", ext_schema), 7, args);
+	run("SELECT " MSG_COLS ", m.dup FROM (SELECT (s.message).*, "
+		"s.duplicate AS dup FROM chat._send($1::uuid, $2, $3, $4::uuid, $5, "
+		"$6::uuid, $7::jsonb) s) m", 7, args);
 	if (SPI_processed != 1)
-		elog(ERROR, "chat_send returned %d rows", (int) SPI_processed);
+		elog(ERROR, "chat._send returned %d rows", (int) SPI_processed);
 	row_to_message(0, &it->msg);
+	it->duplicate = strcmp(col(0, 14), "t") == 0;
 	it->status = CHAT_OK;
 }
 

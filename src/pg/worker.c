@@ -81,6 +81,12 @@ host_presence(void *ctx, const char *user_id, bool up)
 		chat_presence_remove(user_id, worker_id);
 }
 
+static bool
+host_admit_ip(void *ctx, const char *addr, int delta, int max)
+{
+	return chat_ip_admit(worker_id, addr, delta, max);
+}
+
 static void
 host_drain_notifications(void *ctx)
 {
@@ -356,6 +362,13 @@ chat_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	connect_database();
+	/*
+	 * The worker runs as the bootstrap superuser: never resolve a name
+	 * through a schema an application can write (every statement is
+	 * schema-qualified anyway).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
 	/* a restarted worker lost every socket: drop its share of presence */
 	chat_presence_reset_worker(worker_id);
 	wait_for_extension();
@@ -363,6 +376,7 @@ chat_worker_main(Datum arg)
 	chat_store_spi_init(&store);
 	store.presence = host_presence;
 	store.admit = host_admit;
+	store.admit_ip = host_admit_ip;
 	store.drain_notifications = host_drain_notifications;
 	server = chat_server_create(&store, core_log, NULL);
 	if (server == NULL)
