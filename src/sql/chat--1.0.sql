@@ -460,9 +460,10 @@ CREATE TRIGGER messages_notify_update AFTER UPDATE ON chat.messages
 
 /*
  * chat._notify_member announces membership and read-state changes on the
- * NOTIFY channel "chat": j:<channel>:<user> (added, or role changed),
- * l:<channel>:<user> (removed), r:<channel>:<seq>:<user> (read marker moved
- * forward).  The user id comes last because it may itself contain ':'.
+ * NOTIFY channel "chat": j:<channel>:<user> (added, or role changed) and
+ * l:<channel>:<user> (removed).  Read receipts (r:<channel>:<seq>:<user>)
+ * come from chat_mark_read itself.  The user id comes last because it may
+ * itself contain ':'.
  */
 CREATE FUNCTION chat._notify_member() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -478,17 +479,6 @@ BEGIN
 		IF OLD.role IS DISTINCT FROM NEW.role THEN
 			PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('j:', NEW.channel_id, ':', NEW.user_id));
 		END IF;
-		-- A marker moved onto the user's own message is the sender's implicit
-		-- read of what they just sent: the message itself tells the others,
-		-- so it is not announced again.
-		IF NEW.last_read_seq OPERATOR(pg_catalog.>) OLD.last_read_seq
-		   AND NOT EXISTS (SELECT FROM chat.messages AS m
-						   WHERE m.channel_id OPERATOR(pg_catalog.=) NEW.channel_id
-							 AND m.seq OPERATOR(pg_catalog.=) NEW.last_read_seq
-							 AND m.sender_id OPERATOR(pg_catalog.=) NEW.user_id) THEN
-			PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('r:', NEW.channel_id, ':',
-																   NEW.last_read_seq, ':', NEW.user_id));
-		END IF;
 	END IF;
 	RETURN NULL;
 END
@@ -498,8 +488,7 @@ CREATE TRIGGER channel_members_notify_insert_delete AFTER INSERT OR DELETE ON ch
 	FOR EACH ROW EXECUTE FUNCTION chat._notify_member();
 CREATE TRIGGER channel_members_notify_update AFTER UPDATE ON chat.channel_members
 	FOR EACH ROW
-	WHEN ((OLD.channel_id, OLD.user_id, OLD.role) IS DISTINCT FROM (NEW.channel_id, NEW.user_id, NEW.role)
-		  OR NEW.last_read_seq > OLD.last_read_seq)
+	WHEN ((OLD.channel_id, OLD.user_id, OLD.role) IS DISTINCT FROM (NEW.channel_id, NEW.user_id, NEW.role))
 	EXECUTE FUNCTION chat._notify_member();
 
 /* ------------------------------------------------------------------------
@@ -882,6 +871,10 @@ BEGIN
 	IF stored IS NULL THEN
 		stored := (chat._require_member(channel, user_id)).last_read_seq;
 	END IF;
+	-- A read receipt: every call tells the members where the marker stands,
+	-- also when it did not move.  The implicit read of a sender's own
+	-- message (chat_send) is not announced: the message itself says it.
+	PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('r:', channel, ':', stored, ':', user_id));
 	RETURN stored;
 END
 $$;
