@@ -38,6 +38,10 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_app') THEN
 		CREATE ROLE chat_app NOLOGIN;
 	END IF;
+	-- Reads the audit trail (chat_message_audit); not granted to chat_app.
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_auditor') THEN
+		CREATE ROLE chat_auditor NOLOGIN;
+	END IF;
 END
 $$;
 
@@ -900,6 +904,48 @@ BEGIN
 END
 $$;
 
+/*
+ * chat_message_audit returns every version a message has had, oldest
+ * first: version 1 is what was sent, each later one what an edit made of
+ * it, and a delete ends it with empty content.  Each row says who wrote
+ * that version and when.  Deleted content stays readable here, and only
+ * here: this function is for superusers and members of chat_auditor.
+ */
+CREATE FUNCTION chat_message_audit(message uuid)
+RETURNS TABLE (version integer, action text, by_user text, at timestamptz,
+			   content text, attachments jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m chat.messages;
+BEGIN
+	IF message IS NULL THEN
+		RAISE EXCEPTION 'message must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO m FROM chat.messages AS x WHERE x.id = message;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'message % does not exist', message USING ERRCODE = 'no_data_found';
+	END IF;
+	-- message_versions keeps the content *before* each change; the content
+	-- after change k is the one kept before change k+1, or the current one.
+	RETURN QUERY
+	WITH changes AS (
+		SELECT v.version AS n, v.action AS how, v.by_user AS who, v.at AS t,
+			   v.content AS before_content, v.attachments AS before_att
+		FROM chat.message_versions AS v WHERE v.message_id = message
+	), written AS (
+		SELECT 1 AS n, 'send'::text AS how, m.sender_id AS who, m.created_at AS t
+		UNION ALL
+		SELECT c.n + 1, c.how, c.who, c.t FROM changes AS c
+	)
+	SELECT w.n, w.how, w.who, w.t,
+		   coalesce(nx.before_content, m.content),
+		   CASE WHEN nx.n IS NOT NULL THEN nx.before_att ELSE m.attachments END
+	FROM written AS w
+	LEFT JOIN changes AS nx ON nx.n = w.n
+	ORDER BY w.n;
+END
+$$;
+
 /* ------------------------------------------------------------------------
  * C functions (src/pg/sql_api.c)
  * ------------------------------------------------------------------------
@@ -947,8 +993,11 @@ REVOKE EXECUTE ON FUNCTION
 	chat_mark_read(uuid, text, bigint),
 	chat_unread(text),
 	chat_online(uuid),
-	chat_mint_token(text, interval)
+	chat_mint_token(text, interval),
+	chat_message_audit(uuid)
 FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION chat_message_audit(uuid) TO chat_auditor;
 
 GRANT EXECUTE ON FUNCTION
 	chat_direct_channel(text, text),
