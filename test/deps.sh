@@ -8,7 +8,12 @@ pkgs=(
   libkrb5-dev gcc make
   python3 python3-pytest python3-websockets python3-psycopg2 python3-jwt
   clang-14 libclang-rt-14-dev redis-server
+  chromium
 )
+# Node.js 20 and npm (the JS client, browser and demo tests): the machine may
+# have them from elsewhere already, so only when there are none.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do

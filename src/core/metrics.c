@@ -28,13 +28,16 @@ add(textbuf *b, const char *fmt,...)
 {
 	va_list		ap;
 	int			n;
+	char	   *grown;
 
 	if (b->failed)
 		return;
 	for (;;)
 	{
 		va_start(ap, fmt);
-		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		/* NULL + 0 is undefined: the first call sizes with a NULL buffer */
+		n = vsnprintf(b->data ? b->data + b->len : NULL, b->cap - b->len,
+					  fmt, ap);
 		va_end(ap);
 		if (n < 0)
 		{
@@ -46,13 +49,14 @@ add(textbuf *b, const char *fmt,...)
 			b->len += (size_t) n;
 			return;
 		}
-		b->cap = (b->cap + n + 1) * 2;
-		b->data = realloc(b->data, b->cap);
-		if (b->data == NULL)
+		grown = realloc(b->data, (b->cap + n + 1) * 2);
+		if (grown == NULL)
 		{
-			b->failed = true;
+			b->failed = true;	/* metrics_render frees b->data */
 			return;
 		}
+		b->data = grown;
+		b->cap = (b->cap + n + 1) * 2;
 	}
 }
 

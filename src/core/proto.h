@@ -109,9 +109,19 @@ extern char *proto_ack(const chat_message *m, bool duplicate,
 extern char *proto_error(const char *code, const char *message,
 						 const char *client_id, const char *ref,
 						 size_t *len);
+/* The server's limits a client should know, announced in ready. */
+typedef struct proto_limits
+{
+	int			heartbeat_ms;
+	int			typing_timeout_ms;
+	int			typing_debounce_ms;
+	int			max_message_bytes;
+	int			rate_limit;		/* send+typing frames per second, 0 = none */
+	int			rate_burst;
+} proto_limits;
+
 extern char *proto_ready(const char *user_id, const char *connection_id,
-						 int heartbeat_ms, int typing_timeout_ms,
-						 int typing_debounce_ms, int max_message_bytes,
+						 const proto_limits *limits,
 						 const chat_channel_info *channels, size_t n,
 						 size_t *len);
 extern char *proto_synced(const char *channel_id, int64_t last_seq,

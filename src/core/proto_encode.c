@@ -258,9 +258,8 @@ proto_error(const char *code, const char *message, const char *client_id,
  */
 char *
 proto_ready(const char *user_id, const char *connection_id,
-			int heartbeat_ms, int typing_timeout_ms,
-			int typing_debounce_ms, int max_message_bytes,
-			const chat_channel_info *channels, size_t n, size_t *len)
+			const proto_limits *limits, const chat_channel_info *channels,
+			size_t n, size_t *len)
 {
 	jsonw		w;
 	size_t		i;
@@ -268,10 +267,12 @@ proto_ready(const char *user_id, const char *connection_id,
 	frame_start(&w, "ready", 256 + n * 256);
 	put_text(&w, "userId", user_id);
 	put_text(&w, "connectionId", connection_id);
-	put_int(&w, "heartbeatMs", heartbeat_ms);
-	put_int(&w, "typingTimeoutMs", typing_timeout_ms);
-	put_int(&w, "typingDebounceMs", typing_debounce_ms);
-	put_int(&w, "maxMessageBytes", max_message_bytes);
+	put_int(&w, "heartbeatMs", limits->heartbeat_ms);
+	put_int(&w, "typingTimeoutMs", limits->typing_timeout_ms);
+	put_int(&w, "typingDebounceMs", limits->typing_debounce_ms);
+	put_int(&w, "maxMessageBytes", limits->max_message_bytes);
+	put_int(&w, "rateLimit", limits->rate_limit);
+	put_int(&w, "rateBurst", limits->rate_burst);
 	jsonw_field(&w, "channels");
 	jsonw_raw(&w, "[", 1);
 	for (i = 0; i < n; i++)

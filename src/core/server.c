@@ -368,6 +368,17 @@ resync_rooms(chat_server *srv)
 	}
 }
 
+/*
+ * lag_grace: how long a connection whose queue is full may go without
+ * taking a single byte before it counts as not reading at all.  A client
+ * that reads, however slowly, makes progress well within it.
+ */
+static int64_t
+lag_grace(const chat_server_config *cfg)
+{
+	return cfg->heartbeat_interval_ms < 5000 ? cfg->heartbeat_interval_ms : 5000;
+}
+
 /* sweep closes stalled handshakes and dead peers, and sends pings. */
 static void
 sweep(chat_server *srv)
@@ -392,10 +403,9 @@ sweep(chat_server *srv)
 		}
 		if (c->state != CONN_WS)
 			continue;
-		if (c->lagging &&
-			srv->now_ms - c->last_write_ms >= cfg->heartbeat_interval_ms)
+		if (c->lagging && srv->now_ms - c->last_write_ms >= lag_grace(cfg))
 		{
-			/* its queue is full and nothing left it for a whole interval */
+			/* its queue is full and nothing has left it: not reading */
 			srv_log(srv, CHAT_LOG_DEBUG,
 					"connection %s dropped: not reading", c->id);
 			conn_kill(c);

@@ -102,15 +102,20 @@ send_ready(chat_conn *c, const char *user_id)
 	size_t		n = 0,
 				len;
 	char	   *json;
+	proto_limits limits;
 
 	if (srv->store.user_channels(srv->store.ctx, user_id, &chs, &n) != CHAT_OK)
 		return false;
 	hub_attach(c, user_id);
 	for (size_t i = 0; i < n; i++)
 		hub_subscribe(c, chs[i].id, chs[i].last_seq);
-	json = proto_ready(user_id, c->id, srv->cfg.heartbeat_interval_ms,
-					   srv->cfg.typing_timeout_ms, srv->cfg.typing_debounce_ms,
-					   srv->cfg.max_message_bytes, chs, n, &len);
+	limits.heartbeat_ms = srv->cfg.heartbeat_interval_ms;
+	limits.typing_timeout_ms = srv->cfg.typing_timeout_ms;
+	limits.typing_debounce_ms = srv->cfg.typing_debounce_ms;
+	limits.max_message_bytes = srv->cfg.max_message_bytes;
+	limits.rate_limit = srv->cfg.rate_limit;
+	limits.rate_burst = srv->cfg.rate_burst;
+	json = proto_ready(user_id, c->id, &limits, chs, n, &len);
 	chat_channels_free(chs, n);
 	conn_send_owned(c, json, len);
 	return true;

@@ -285,11 +285,13 @@ test_encode_ready(void)
 	json_t	   *j;
 	json_t	   *arr;
 
+	proto_limits lim = {30000, 3000, 2000, 16384, 30, 100};
+	proto_limits small = {1, 2, 3, 4, 0, 1};
+
 	sample_channel(&ch[0], "dispatch", 2);
 	sample_channel(&ch[1], NULL, 0);
-	j = parse(proto_ready("alice", "w1-7", 30000, 3000, 2000, 16384, ch, 2,
-						  &len), &len);
-	check_keys(j, 8);
+	j = parse(proto_ready("alice", "w1-7", &lim, ch, 2, &len), &len);
+	check_keys(j, 10);
 	CHECK_STR(jstr(j, "type"), "ready");
 	CHECK_STR(jstr(j, "userId"), "alice");
 	CHECK_STR(jstr(j, "connectionId"), "w1-7");
@@ -297,12 +299,14 @@ test_encode_ready(void)
 	CHECK(jint(j, "typingTimeoutMs") == 3000);
 	CHECK(jint(j, "typingDebounceMs") == 2000);
 	CHECK(jint(j, "maxMessageBytes") == 16384);
+	CHECK(jint(j, "rateLimit") == 30);
+	CHECK(jint(j, "rateBurst") == 100);
 	arr = json_object_get(j, "channels");
 	CHECK(json_array_size(arr) == 2);
 	check_channel(json_array_get(arr, 0), "dispatch", 2);
 	check_channel(json_array_get(arr, 1), NULL, 0);
 	json_decref(j);
-	j = parse(proto_ready("u", "c", 1, 2, 3, 4, NULL, 0, &len), &len);
+	j = parse(proto_ready("u", "c", &small, NULL, 0, &len), &len);
 	CHECK(json_is_array(json_object_get(j, "channels")) &&
 		  json_array_size(json_object_get(j, "channels")) == 0);
 	json_decref(j);
