@@ -370,6 +370,9 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 				hub_deliver_to(s, f, msgs[i].seq);
 			}
 			frame_unref(f);
+			/* a message sent from SQL (or another worker) ends typing too */
+			if (srv->typing.used > 0)
+				typing_stop(srv, r->id, msgs[i].sender_id);
 		}
 		chat_messages_free(msgs, n);
 	}

@@ -632,6 +632,8 @@ chat_server_destroy(chat_server *srv)
 	while (srv->conns)
 		conn_kill(srv->conns);
 	reap(srv);
+	/* the offline and typing_stopped events of those users, for the others */
+	publish_outbox(srv);
 	for (int i = 0; i < srv->n_lfds; i++)
 		close(srv->lfds[i]);
 	close(srv->epfd);

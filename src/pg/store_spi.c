@@ -216,6 +216,8 @@ classify_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
 			err = CHAT_E_TOO_LARGE;
 			break;
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:	/* edit a deleted
+															 * message */
 		case ERRCODE_INVALID_PARAMETER_VALUE:
 		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
 		case ERRCODE_INVALID_TEXT_REPRESENTATION:
@@ -366,8 +368,9 @@ user_channels_body(void *arg)
 
 		while (i < a->n && strcmp(a->out[i].id, ch) < 0)
 			i++;
+		/* the user counts as online: this connection is about to open */
 		if (i < a->n && strcmp(a->out[i].id, ch) == 0 &&
-			chat_presence_online(user))
+			(strcmp(user, a->user_id) == 0 || chat_presence_online(user)))
 			add_online(&a->out[i], user);
 	}
 }
