@@ -25,6 +25,7 @@
 #define CONN_READ_CHUNK 16384
 
 static void conn_set_events(chat_conn *c, uint32_t events);
+static void conn_closing(chat_conn *c);
 
 /* conn_recv reads from the socket, through TLS when the port speaks it. */
 static ssize_t
@@ -175,6 +176,9 @@ conn_on_readable(chat_conn *c)
 			conn_kill(c);
 			return;
 		}
+		/* wslay stopped reading: it queued a close (1007, 1009, ...) */
+		if (!wslay_event_want_read(c->ws))
+			conn_closing(c);
 		conn_mark_dirty(c);
 	}
 	else if (c->state == CONN_DRAIN)
@@ -286,8 +290,12 @@ ws_on_msg(wslay_event_context_ptr ctx,
 			c->srv->stats.frames_in++;
 			handle_binary(c);
 			break;
+		case WSLAY_CONNECTION_CLOSE:
+			/* wslay echoes the close: queued data goes out before it */
+			conn_closing(c);
+			break;
 		default:
-			/* ping is answered by wslay, close is echoed by wslay */
+			/* ping is answered by wslay */
 			break;
 	}
 }
@@ -337,7 +345,7 @@ conn_set_lagging(chat_conn *c)
 void
 conn_send_frame(chat_conn *c, chat_frame *f)
 {
-	if (c->state != CONN_WS)
+	if (c->state != CONN_WS || c->closing)
 		return;
 	/*
 	 * Messages stop at the bound (hub_deliver_to); the small frames that
@@ -358,6 +366,17 @@ conn_send_frame(chat_conn *c, chat_frame *f)
 	}
 	c->srv->stats.frames_out++;
 	conn_mark_dirty(c);
+}
+
+/*
+ * conn_closing: a close frame is queued or sent.  From here on no data
+ * frame may be added, and what is already queued goes out before it.
+ */
+static void
+conn_closing(chat_conn *c)
+{
+	c->closing = true;
+	c->out_first = true;
 }
 
 void
@@ -440,7 +459,15 @@ conn_flush(chat_conn *c)
 	{
 		int			rc;
 
-		if (c->ws && c->out.offset == 0 && wslay_event_want_write(c->ws))
+		/*
+		 * wslay's frames (pong, close) go first, except while our queue
+		 * must lead: it holds the 101 that opens the stream, or the
+		 * connection is closing and our data must precede the close.
+		 */
+		if (c->out_first && c->out.count == 0)
+			c->out_first = false;
+		if (c->ws && c->out.offset == 0 && !c->out_first &&
+			wslay_event_want_write(c->ws))
 		{
 			if (wslay_event_send(c->ws) != 0)
 			{
@@ -565,6 +592,7 @@ conn_close_raw(chat_conn *c, int code)
 	if (outq_push(&c->out, f) != 0)
 		conn_kill(c);
 	frame_unref(f);
+	conn_closing(c);
 	conn_mark_dirty(c);
 }
 
@@ -580,6 +608,7 @@ conn_close(chat_conn *c, int code, const char *reason)
 	wslay_event_queue_close(c->ws, (uint16_t) code, (const uint8_t *) reason,
 							reason ? strlen(reason) : 0);
 	wslay_event_shutdown_read(c->ws);
+	conn_closing(c);
 	conn_mark_dirty(c);
 }
 

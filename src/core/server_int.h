@@ -73,6 +73,8 @@ struct chat_conn
 	int64_t		drain_since;	/* when a closed WebSocket began to linger */
 	bool		wr_shut;		/* shutdown(SHUT_WR) done */
 	bool		io_failed;		/* the socket failed during wslay_event_recv */
+	bool		closing;		/* a close frame is queued: no more data */
+	bool		out_first;		/* write our queue before wslay's frames */
 	bool		admitted;		/* holds a slot from store.admit */
 	bool		ip_admitted;	/* holds a slot from store.admit_ip */
 	bool		lagging;		/* queue was full: catching up from the

@@ -215,6 +215,7 @@ do_upgrade(chat_conn *c, const http_request *req)
 		memcpy(f->data, resp, n);
 		outq_push(&c->out, f);
 		frame_unref(f);
+		c->out_first = true;	/* nothing may precede the 101 */
 	}
 	/* the head buffer is only kept for bytes that followed the head */
 	if (c->in_off >= c->in_len)
