@@ -1,0 +1,62 @@
+"""
+pytest glue shared by the Python suites that reuse test/integration's
+cluster fixtures (test/live, test/security): async tests run in their own
+event loop with a timeout, each test appends "PASS/FAIL <suite>::<file>::<test>"
+to $RESULTS (a skipped test counts as a failure: it proves nothing), and
+every cluster still running at exit is stopped by pid.
+
+A suite's conftest.py calls install(globals(), "test/live", 60, livelib.Cluster).
+"""
+import asyncio
+import atexit
+import inspect
+import os
+
+import pytest
+
+
+def install(namespace, suite, test_timeout, cluster_class):
+    """Defines the hooks in the conftest module whose globals are namespace."""
+    outcomes = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(pyfuncitem):
+        fn = pyfuncitem.obj
+        if not inspect.iscoroutinefunction(fn):
+            return None
+        names = pyfuncitem._fixtureinfo.argnames
+        kwargs = {n: pyfuncitem.funcargs[n] for n in names}
+        asyncio.run(asyncio.wait_for(fn(**kwargs), timeout=test_timeout))
+        return True
+
+    def short_name(nodeid):
+        path, _, rest = nodeid.partition("::")
+        return os.path.basename(path)[:-3] + "::" + rest if path.endswith(".py") else nodeid
+
+    def pytest_runtest_logreport(report):
+        name = short_name(report.nodeid)
+        if report.failed:
+            outcomes[name] = "FAIL"
+        elif report.when == "call" and report.passed:
+            outcomes.setdefault(name, "PASS")
+        elif report.skipped and name not in outcomes:
+            outcomes[name] = "SKIP"
+
+    def pytest_sessionfinish(session, exitstatus):
+        results = os.environ.get("RESULTS")
+        if not results:
+            return
+        with open(results, "a") as f:
+            for name, status in outcomes.items():
+                f.write("%s %s::%s\n" % ("PASS" if status == "PASS" else "FAIL", suite, name))
+            if not outcomes and exitstatus != 0:
+                f.write("FAIL %s (exit %d, no test ran)\n" % (suite, exitstatus))
+
+    @atexit.register
+    def stop_leftovers():
+        for c in list(cluster_class._all):
+            c.stop()
+
+    namespace.update(pytest_pyfunc_call=pytest_pyfunc_call,
+                     pytest_runtest_logreport=pytest_runtest_logreport,
+                     pytest_sessionfinish=pytest_sessionfinish)
