@@ -142,6 +142,44 @@ row_to_channel(int row, chat_channel_info *c)
 }
 
 /*
+ * kept_plan returns the saved plan for sql, preparing and keeping it the
+ * first time: the worker runs the same few statements all day, and parsing
+ * and planning them on every call was a large share of a send's cost.
+ * The plan cache revalidates kept plans after DDL (CREATE/DROP EXTENSION).
+ */
+#define KEPT_PLANS 64
+
+static SPIPlanPtr
+kept_plan(const char *sql, int nargs, Oid *types)
+{
+	static struct
+	{
+		char	   *sql;
+		int			nargs;
+		SPIPlanPtr	plan;
+	}			kept[KEPT_PLANS];
+	static int	n_kept = 0;
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < n_kept; i++)
+		if (kept[i].nargs == nargs && strcmp(kept[i].sql, sql) == 0)
+			return kept[i].plan;
+	if (n_kept == KEPT_PLANS)
+		return NULL;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	kept[n_kept].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept[n_kept].nargs = nargs;
+	kept[n_kept].plan = plan;
+	n_kept++;
+	return plan;
+}
+
+/*
  * run is SPI_execute_with_args with cstring arguments (NULL for SQL NULL),
  * all passed as text and cast in the SQL.
  */
@@ -152,6 +190,7 @@ run(const char *sql, int nargs, const char *const *args)
 	Datum		values[8];
 	char		nulls[8] = {0};
 	int			rc;
+	SPIPlanPtr	plan;
 
 	Assert(nargs <= 8);
 	for (int i = 0; i < nargs; i++)
@@ -160,7 +199,9 @@ run(const char *sql, int nargs, const char *const *args)
 		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
 		nulls[i] = args[i] ? ' ' : 'n';
 	}
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	plan = kept_plan(sql, nargs, types);
+	rc = plan ? SPI_execute_plan(plan, values, nulls, false, 0) :
+		SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s",
 			 SPI_result_code_string(rc));
