@@ -19,23 +19,6 @@ fz_fail(const char *file, int line, const char *what)
 	abort();
 }
 
-void
-fz_known(const char *file, int line, const char *id)
-{
-	static const char *reported[16];
-	int			i;
-
-	if (getenv("FUZZ_STRICT") != NULL)
-		fz_fail(file, line, id);
-	for (i = 0; i < 16 && reported[i] != NULL; i++)
-		if (reported[i] == id)
-			return;				/* once per issue and process */
-	if (i < 16)
-		reported[i] = id;
-	fprintf(stderr, "fuzz: known issue at %s:%d: %s "
-			"(not fatal; FUZZ_STRICT=1 makes it a crash)\n", file, line, id);
-}
-
 bool
 fz_utf8_valid(const char *s, size_t n)
 {

@@ -23,17 +23,6 @@
 extern void fz_fail(const char *file, int line, const char *what)
 			__attribute__((noreturn));
 
-/*
- * FZ_KNOWN checks an invariant that the core is known to break today (a
- * protocol bug reported and not yet fixed, not a memory error): it prints
- * the first violation once and goes on, so the suite stays usable, and it
- * aborts like FZ_CHECK when FUZZ_STRICT is set in the environment.
- */
-#define FZ_KNOWN(cond, id) \
-	((cond) ? (void) 0 : fz_known(__FILE__, __LINE__, (id)))
-
-extern void fz_known(const char *file, int line, const char *id);
-
 /* fz_utf8_valid: s[0..n) is valid UTF-8 (RFC 3629). */
 extern bool fz_utf8_valid(const char *s, size_t n);
 

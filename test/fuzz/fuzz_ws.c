@@ -29,12 +29,12 @@
  *
  *	  Checked beyond "no crash, no leak, no UB": every byte the server
  *	  writes parses as a 101 followed by well-formed server frames (text
- *	  frames are JSON objects with a type; one close at most), the first
+ *	  frames are JSON objects with a type), the first
  *	  text frame is ready, every notification the server accepts is
  *	  understood, presence and admitted slots balance to zero, no
- *	  descriptor leaks, and no token reaches the log.  Two rules the core
- *	  breaks today are FZ_KNOWN (see peer_parse): the 101 comes first, and
- *	  no data frame follows a close.
+ *	  descriptor leaks, and no token reaches the log.  The 101 comes first
+ *	  and no data frame follows a close, also when a client sends frames
+ *	  together with the upgrade or with its close (both were found here).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE				/* memmem */
@@ -67,7 +67,7 @@ typedef struct peer
 	bool		head_done;		/* the 101 was read */
 	bool		eof;
 	bool		close_seen;		/* a close frame was read */
-	bool		garbled;		/* not parseable (see peer_parse) */
+	bool		garbled;		/* an HTTP answer: not parsed further */
 	int			status;			/* HTTP status of the response head */
 	int			text_frames;
 } peer;
@@ -286,14 +286,6 @@ peer_parse(peer *p)
 			FZ_CHECK(p->len < 1024);
 			return;
 		}
-		/*
-		 * The 101 must come first.  conn_flush writes wslay's queue (a
-		 * pong, a close reply) ahead of the 101 waiting in the data queue,
-		 * so frames sent in the same segment as the upgrade (mode 0; a
-		 * client that does not wait for the 101, as RFC 6455 4.1 says it
-		 * must) can be answered before the handshake.  The rest of such a
-		 * stream is not parsed.
-		 */
 		p->status = check_status_line(p->buf, (size_t) (end - p->buf));
 		/* whatever came first, a response head is well formed */
 		FZ_CHECK(p->status != 0 || p->buf[0] != 'H');
@@ -307,13 +299,8 @@ peer_parse(peer *p)
 			return;
 		}
 #endif
-		FZ_KNOWN(p->status == 101, "a control frame written before the 101");
-		if (p->status != 101)
-		{
-			p->garbled = true;
-			p->len = 0;
-			return;
-		}
+		/* the 101 comes first, even when frames came with the upgrade */
+		FZ_CHECK(p->status == 101);
 		off = (size_t) (end - p->buf) + 4;
 		p->head_done = true;
 	}
@@ -323,15 +310,8 @@ peer_parse(peer *p)
 			fprintf(stderr, "%s <- op %d len %zu: %.*s\n", p->name, f.opcode,
 					f.len, f.opcode == 1 ? (int) (f.len > 300 ? 300 : f.len) : 0,
 					(const char *) f.payload);
-		/*
-		 * RFC 6455 5.5.1: no data frame after a close.  conn_flush writes
-		 * wslay's queue (the close reply) ahead of data frames queued
-		 * before it, so a close that arrives with other frames overtakes
-		 * their answers (seed session-1).
-		 */
-		FZ_KNOWN(!p->close_seen || f.opcode >= 0x8,
-				 "data frame after the server's close frame");
-		FZ_CHECK(!p->close_seen || f.opcode != 0x8);	/* one close only */
+		/* RFC 6455 5.5.1: the close is the last frame */
+		FZ_CHECK(!p->close_seen);
 		fz_check_server_frame(&f);
 		if (f.opcode == 0x1 && p->text_frames++ == 0)
 			FZ_CHECK(f.len > 15 &&
