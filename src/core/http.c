@@ -526,9 +526,10 @@ parse_request_line(const char *line, size_t n, http_request *req,
 		!copy_span(req->method, sizeof(req->method), line,
 				   (size_t) (sp1 - line)))
 		return HTTP_BAD_REQUEST;
-	for (i = 0; req->method[i] != '\0'; i++)
+	/* check the received span, not the copy: a NUL would end the copy */
+	for (i = 0; line + i < sp1; i++)
 	{
-		if (!is_tchar((unsigned char) req->method[i]))
+		if (!is_tchar((unsigned char) line[i]))
 			return HTTP_BAD_REQUEST;
 	}
 	target = sp1 + 1;

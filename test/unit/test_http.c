@@ -182,6 +182,9 @@ test_bad_request_lines(void)
 	CHECK_STR(req.path, "/a b/c\xc3\xa9");
 	CHECK(parse("GET /x#frag HTTP/1.1\r\n\r\n") == HTTP_COMPLETE);
 	CHECK_STR(req.path, "/x");
+	/* a NUL inside the method must not end it early (found by fuzzing) */
+	CHECK(parse_n("GET\0x / HTTP/1.1\r\n\r\n", 20) == HTTP_BAD_REQUEST);
+	CHECK(parse_n("\0 / HTTP/1.1\r\n\r\n", 16) == HTTP_BAD_REQUEST);
 }
 
 /*
