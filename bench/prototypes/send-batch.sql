@@ -71,13 +71,13 @@ BEGIN
 		FROM (SELECT i.channel_id, i.sender_id, max(i.seq) AS mx FROM ins AS i GROUP BY 1, 2) AS x
 		WHERE cm.channel_id = x.channel_id AND cm.user_id = x.sender_id AND cm.last_read_seq < x.mx
 		RETURNING cm.user_id)
-	SELECT n.ord, false, i FROM ins AS i
+	SELECT n.ord, false, ROW(i.*)::chat.messages FROM ins AS i
 		JOIN numbered AS n ON n.sender = i.sender_id AND n.client_id = i.client_id
 	UNION ALL
 	SELECT o.ord, true, o.m FROM old AS o
 	UNION ALL
 	-- a repeat within the batch: the first one's row, as a duplicate
-	SELECT t.ord, true, i FROM items AS t
+	SELECT t.ord, true, ROW(i.*)::chat.messages FROM items AS t
 		JOIN ins AS i ON i.sender_id = t.sender AND i.client_id = t.client_id
 	WHERE t.ord NOT IN (SELECT n.ord FROM numbered AS n) AND t.ord NOT IN (SELECT o.ord FROM old AS o);
 END
