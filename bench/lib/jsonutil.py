@@ -15,6 +15,8 @@ needs jq).
     jsonutil.py metrics PORT WORKERS
         chat's /metrics counters, per worker (fetched until every worker
         answered once, SO_REUSEPORT picks one per connection), as JSON
+    jsonutil.py set KEY VALUE < line
+        adds "KEY": "VALUE" to a JSON line
     jsonutil.py server-metrics BEFORE AFTER < line
         adds what the server counted during the run (batches, commit time,
         frames per message) to chatload's JSON line
@@ -154,10 +156,17 @@ def server_metrics(before, after):
     print(json.dumps(j, separators=(",", ":")))
 
 
+def set_key(key, value):
+    j = read_line()
+    j[key] = value
+    print(json.dumps(j, separators=(",", ":")))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"record": record, "median": median, "judge": judge, "expect": expect,
-     "idle": idle, "metrics": metrics, "server-metrics": server_metrics}[cmd](*args)
+     "idle": idle, "metrics": metrics, "server-metrics": server_metrics,
+     "set": set_key}[cmd](*args)
 
 
 if __name__ == "__main__":

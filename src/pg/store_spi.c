@@ -6,10 +6,10 @@
  *	  is caught, the transaction aborted, and the failure returned to the
  *	  core as a chat_err, so one bad request costs one error frame.
  *
- *	  A group-commit batch first runs every send in one transaction with no
- *	  subtransactions (the common case: nothing fails).  Only if something
- *	  fails is the batch retried with one subtransaction per item, so a bad
- *	  item fails alone without growing every batch's subxid cache.
+ *	  A group-commit batch is first stored by one set-based statement,
+ *	  chat._send_batch (the common case: nothing fails).  Only if that
+ *	  fails is the batch retried through chat._send with one subtransaction
+ *	  per item, so a bad item fails alone and gets its own error.
  */
 #include "postgres.h"
 
@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -46,7 +47,8 @@ static char *ext_schema = NULL;
 typedef enum call_kind
 {
 	CALL_READ,					/* membership errors mean not_member */
-	CALL_CHANGE					/* edit/delete: they mean forbidden */
+	CALL_CHANGE,				/* edit/delete: they mean forbidden */
+	CALL_BATCH					/* set-based send: see batch_failure */
 } call_kind;
 
 /* --- helpers ---------------------------------------------------------- */
@@ -241,11 +243,39 @@ xact_commit(void)
  * the client will not see.  Must be called in PG_CATCH after switching out
  * of ErrorContext.
  */
+/*
+ * batch_failure classifies the failure of a set-based batch.  Almost any
+ * error there is some item's doing (a non-member, a bad reply_to, a key
+ * another transaction is storing right now), and the per-item path finds
+ * out whose: CHAT_E_BAD_REQUEST says "retry item by item".  A timeout, a
+ * cancel, a shutdown or a lack of resources would only happen again,
+ * slower: CHAT_E_INTERNAL fails the batch.
+ */
+static chat_err
+batch_failure(ErrorData *ed)
+{
+	switch (ERRCODE_TO_CATEGORY(ed->sqlerrcode))
+	{
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OPERATOR_INTERVENTION:	/* cancel, timeout, shutdown */
+		case ERRCODE_SYSTEM_ERROR:
+		case ERRCODE_INTERNAL_ERROR:
+			return CHAT_E_INTERNAL; /* map_error logs it */
+		default:
+			ereport(DEBUG1,
+					(errmsg("chat: batch retried item by item: %s",
+							ed->message)));
+			return CHAT_E_BAD_REQUEST;
+	}
+}
+
 static chat_err
 classify_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 {
 	chat_err	err;
 
+	if (kind == CALL_BATCH)
+		return batch_failure(ed);
 	switch (ed->sqlerrcode)
 	{
 		case ERRCODE_NO_DATA_FOUND:
@@ -731,10 +761,116 @@ item_cmp(const void *a, const void *b)
 
 typedef struct batch_call
 {
+	chat_send_item *items;		/* as the core gave them */
 	chat_send_item **order;		/* items sorted by channel: lock order */
 	size_t		n;
-	bool		isolate;		/* one subtransaction per item */
 } batch_call;
+
+typedef const char *(*item_field) (const chat_send_item *it);
+
+static const char *
+f_channel(const chat_send_item *it)
+{
+	return it->channel_id;
+}
+static const char *
+f_sender(const chat_send_item *it)
+{
+	return it->sender_id;
+}
+static const char *
+f_content(const chat_send_item *it)
+{
+	return it->content;
+}
+static const char *
+f_client(const chat_send_item *it)
+{
+	return it->client_id;
+}
+static const char *
+f_kind(const chat_send_item *it)
+{
+	return it->kind;
+}
+static const char *
+f_reply_to(const chat_send_item *it)
+{
+	return it->reply_to[0] ? it->reply_to : NULL;
+}
+static const char *
+f_attachments(const chat_send_item *it)
+{
+	return it->attachments;
+}
+
+/* text_array is one field of every item as a text[] (NULL elements kept) */
+static Datum
+text_array(const chat_send_item *items, size_t n, item_field get)
+{
+	Datum	   *elems = palloc(n * sizeof(Datum));
+	bool	   *nulls = palloc(n * sizeof(bool));
+	int			dims[1] = {(int) n};
+	int			lbs[1] = {1};
+
+	for (size_t i = 0; i < n; i++)
+	{
+		const char *v = get(&items[i]);
+
+		nulls[i] = v == NULL;
+		elems[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false,
+											  TYPALIGN_INT));
+}
+
+/*
+ * set_body stores the whole batch with one statement, chat._send_batch,
+ * which stores every item or raises (then the caller goes item by item).
+ */
+static void
+set_body(void *arg)
+{
+	static const item_field fields[7] = {f_channel, f_sender, f_content,
+	f_client, f_kind, f_reply_to, f_attachments};
+	static const char *sql =
+		"SELECT " MSG_COLS ", m.dup, m.ord FROM (SELECT (b.message).*, "
+		"b.duplicate AS dup, b.ord FROM chat._send_batch($1::uuid[], $2, $3, "
+		"$4::uuid[], $5, $6::uuid[], $7::jsonb[]) b) m";
+	batch_call *b = arg;
+	Oid			types[7];
+	Datum		values[7];
+	SPIPlanPtr	plan;
+	int			rc;
+
+	for (int i = 0; i < 7; i++)
+	{
+		types[i] = TEXTARRAYOID;
+		values[i] = text_array(b->items, b->n, fields[i]);
+	}
+	plan = kept_plan(sql, 7, types);
+	rc = plan ? SPI_execute_plan(plan, values, NULL, false, 0) :
+		SPI_execute_with_args(sql, 7, types, values, NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != b->n)
+		elog(ERROR, "chat._send_batch returned %d rows for %d items",
+			 (int) SPI_processed, (int) b->n);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int64		ord = col_int8(r, 15);
+		chat_send_item *it;
+
+		if (ord < 1 || ord > (int64) b->n || b->items[ord - 1].status == CHAT_OK)
+			elog(ERROR, "chat._send_batch returned item %d twice or out of range",
+				 (int) ord);
+		it = &b->items[ord - 1];
+		row_to_message(r, &it->msg);
+		it->duplicate = strcmp(col(r, 14), "t") == 0;
+		it->status = CHAT_OK;
+	}
+}
 
 static void
 batch_body(void *arg)
@@ -747,11 +883,6 @@ batch_body(void *arg)
 		MemoryContext oldcxt = CurrentMemoryContext;
 		ResourceOwner oldowner = CurrentResourceOwner;
 
-		if (!b->isolate)
-		{
-			send_one(it);
-			continue;
-		}
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);
 		PG_TRY();
@@ -817,21 +948,21 @@ spi_send_batch(void *ctx, chat_send_item *items, size_t n)
 	for (size_t i = 0; i < n; i++)
 		b.order[i] = &items[i];
 	qsort(b.order, n, sizeof(chat_send_item *), item_cmp);
+	b.items = items;
 	b.n = n;
 
-	/* optimistic: everything in one transaction, no subtransactions */
-	b.isolate = false;
-	err = guarded("chat: send batch", CALL_READ, batch_body, &b, NULL, 0);
+	/* optimistic: the whole batch in one statement (the common case) */
+	reset_items(items, n, CHAT_E_INTERNAL);
+	err = guarded("chat: send batch", CALL_BATCH, set_body, &b, NULL, 0);
 	/*
-	 * A bad item (not a member, a bad reply_to, ...) fails the optimistic
-	 * pass: retry with each item isolated.  A timeout or a lost connection
-	 * would only fail again, slower: then the whole batch is internal.
+	 * A bad item (not a member, a bad reply_to, ...) fails the set-based
+	 * pass: retry with each item isolated, so that each gets its own
+	 * answer.  A timeout or a lost connection would only fail again,
+	 * slower: then the whole batch is internal.
 	 */
 	if (err != CHAT_OK && err != CHAT_E_INTERNAL)
 	{
-		/* something failed: retry with each item isolated */
 		reset_items(items, n, CHAT_OK);
-		b.isolate = true;
 		err = guarded("chat: send batch (isolated)", CALL_READ, batch_body,
 					  &b, NULL, 0);
 	}

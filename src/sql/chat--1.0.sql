@@ -435,17 +435,134 @@ END
 $$;
 
 /*
- * chat._notify_message announces inserted, edited and deleted messages on
- * the NOTIFY channel "chat": m:<channel>:<seq>, u:<channel>:<seq>,
- * d:<channel>:<seq>.  NOTIFY is transactional, so nothing is announced for
- * a rolled-back (sub)transaction.
+ * chat._send_batch stores many messages in one go: the worker's group
+ * commit calls it once per batch, instead of chat._send once per message
+ * (which costs a plan execution, a trigger call and several index probes
+ * for each).  Item i is (channels[i], senders[i], contents[i],
+ * client_ids[i], kinds[i], reply_tos[i], attachments[i]); it returns one
+ * row per item: ord = i, and what chat._send would have returned for it,
+ * as if the items had been sent one after another in array order.
+ *
+ * It stores all of them or raises.  Whatever chat._send would refuse for
+ * one item (a NULL, bad content, kind or attachments, a missing channel, a
+ * sender who is not a member, a bad reply_to) raises for the batch, and so
+ * does a key that another transaction is storing at the same moment (the
+ * unique index makes us wait for it, then unique_violation).  The worker
+ * then stores that batch item by item through chat._send, which tells each
+ * sender its own error: the rare case pays, the common case does not.
+ *
+ * The locks are chat._send's: the channel rows, taken in id order (the
+ * worker's per-item path takes them in the same order), then the sender's
+ * member row with SKIP LOCKED.  The statement that reads the keys and the
+ * seqs starts after the channel locks are held, so it sees everything
+ * committed in those channels before.
+ */
+CREATE FUNCTION chat._send_batch(channels uuid[], senders text[], contents text[],
+								 client_ids uuid[], kinds text[], reply_tos uuid[],
+								 attachments jsonb[])
+RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer := coalesce(cardinality(channels), 0);
+	lim bigint := chat._max_message_bytes();
+	a jsonb;
+	n_channels integer;
+	n_locked integer;
+BEGIN
+	IF coalesce(cardinality(senders), 0) <> n OR coalesce(cardinality(contents), 0) <> n
+	   OR coalesce(cardinality(client_ids), 0) <> n OR coalesce(cardinality(kinds), 0) <> n
+	   OR coalesce(cardinality(reply_tos), 0) <> n OR coalesce(cardinality(attachments), 0) <> n THEN
+		RAISE EXCEPTION 'the arrays of a batch must have the same length'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM unnest(channels, senders, contents, client_ids, kinds) AS i(ch, s, t, cid, k)
+			   WHERE ch IS NULL OR s IS NULL OR t IS NULL OR cid IS NULL OR k IS NULL
+				  OR t = '' OR octet_length(t) > lim OR k !~ '^[a-z][a-z0-9_.-]{0,31}$') THEN
+		RAISE EXCEPTION 'a message of the batch is invalid' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
+		PERFORM chat._check_attachments(a);
+	END LOOP;
+
+	SELECT count(DISTINCT x) INTO n_channels FROM unnest(channels) AS u(x);
+	SELECT count(*) INTO n_locked FROM (
+		SELECT FROM chat.channels AS c WHERE c.id = ANY (channels)
+		ORDER BY c.id FOR NO KEY UPDATE) AS l;
+	IF n_locked <> n_channels THEN
+		RAISE EXCEPTION 'a channel of the batch does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+
+	-- A new snapshot: the keys and members as of now, under the locks.
+	IF EXISTS (SELECT FROM unnest(channels, senders, client_ids, reply_tos) AS i(ch, s, cid, rt)
+			   WHERE NOT EXISTS (SELECT FROM chat.messages AS m
+								 WHERE m.sender_id = i.s AND m.client_id = i.cid)
+				 AND (NOT EXISTS (SELECT FROM chat.channel_members AS x
+								  WHERE x.channel_id = i.ch AND x.user_id = i.s)
+					  OR (i.rt IS NOT NULL
+						  AND NOT EXISTS (SELECT FROM chat.messages AS m
+										  WHERE m.id = i.rt AND m.channel_id = i.ch)))) THEN
+		RAISE EXCEPTION 'a sender of the batch is not a member, or a reply_to is wrong'
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+
+	RETURN QUERY
+	WITH items AS (
+		SELECT * FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
+			WITH ORDINALITY AS t(channel_id, sender_id, content, client_id, kind, reply_to, attachments, ord)),
+	old AS (
+		-- keys stored before this batch: those items are duplicates
+		SELECT i.ord, m AS msg FROM items AS i
+		JOIN chat.messages AS m ON m.sender_id = i.sender_id AND m.client_id = i.client_id),
+	fresh AS (
+		-- the first item of each new key; a repeat within the batch is its duplicate
+		SELECT DISTINCT ON (i.sender_id, i.client_id) i.*
+		FROM items AS i WHERE NOT EXISTS (SELECT FROM old AS o WHERE o.ord = i.ord)
+		ORDER BY i.sender_id, i.client_id, i.ord),
+	numbered AS (
+		SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
+		FROM fresh AS f JOIN chat.channels AS c ON c.id = f.channel_id),
+	ins AS (
+		INSERT INTO chat.messages AS m
+			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
+		SELECT x.channel_id, x.seq, x.sender_id, x.client_id, x.content, x.kind, x.reply_to,
+			   x.attachments, pg_catalog.clock_timestamp()
+		FROM numbered AS x ORDER BY x.channel_id, x.seq
+		RETURNING m.*),
+	bump AS (
+		UPDATE chat.channels AS c SET last_seq = x.top
+		FROM (SELECT i.channel_id, max(i.seq) AS top FROM ins AS i GROUP BY 1) AS x
+		WHERE c.id = x.channel_id),
+	tops AS (
+		SELECT i.channel_id, i.sender_id, max(i.seq) AS top FROM ins AS i GROUP BY 1, 2),
+	mark AS (
+		-- sending marks the channel read for the sender, never waiting for
+		-- the member row (see chat._send)
+		UPDATE chat.channel_members AS x SET last_read_seq = t.top
+		FROM tops AS t
+		WHERE x.channel_id = t.channel_id AND x.user_id = t.sender_id
+		  AND (x.channel_id, x.user_id) IN (
+			SELECT y.channel_id, y.user_id FROM chat.channel_members AS y, tops AS z
+			WHERE y.channel_id = z.channel_id AND y.user_id = z.sender_id AND y.last_read_seq < z.top
+			FOR NO KEY UPDATE OF y SKIP LOCKED))
+	SELECT i.ord, (o.ord IS NOT NULL OR f.ord <> i.ord), coalesce(o.msg, ROW(s.*)::chat.messages)
+	FROM items AS i
+	LEFT JOIN old AS o ON o.ord = i.ord
+	LEFT JOIN fresh AS f ON o.ord IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
+	LEFT JOIN ins AS s ON o.ord IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
+	ORDER BY i.ord;
+END
+$$;
+
+/*
+ * chat._notify_message announces edited and deleted messages on the NOTIFY
+ * channel "chat": u:<channel>:<seq>, d:<channel>:<seq> (new messages:
+ * chat._notify_inserted).  NOTIFY is transactional, so nothing is
+ * announced for a rolled-back (sub)transaction.
  */
 CREATE FUNCTION chat._notify_message() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	IF TG_OP = 'INSERT' THEN
-		PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('m:', NEW.channel_id, ':', NEW.seq));
-	ELSIF OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN
+	IF OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN
 		PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('d:', NEW.channel_id, ':', NEW.seq));
 	ELSE
 		PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('u:', NEW.channel_id, ':', NEW.seq));
@@ -454,8 +571,24 @@ BEGIN
 END
 $$;
 
+/*
+ * chat._notify_inserted announces the messages one statement inserted: one
+ * m:<channel>:<seq> per channel, with its highest seq.  That is all the
+ * worker needs ("the channel has messages up to seq"), and a batch of
+ * hundreds of messages costs a handful of notifications, not hundreds.
+ */
+CREATE FUNCTION chat._notify_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_catalog.pg_notify('chat', pg_catalog.concat('m:', a.channel_id, ':', max(a.seq)))
+	FROM added AS a GROUP BY a.channel_id;
+	RETURN NULL;
+END
+$$;
+
 CREATE TRIGGER messages_notify_insert AFTER INSERT ON chat.messages
-	FOR EACH ROW EXECUTE FUNCTION chat._notify_message();
+	REFERENCING NEW TABLE AS added
+	FOR EACH STATEMENT EXECUTE FUNCTION chat._notify_inserted();
 CREATE TRIGGER messages_notify_update AFTER UPDATE ON chat.messages
 	FOR EACH ROW
 	WHEN ((OLD.content, OLD.kind, OLD.attachments, OLD.edited_at, OLD.deleted_at)
