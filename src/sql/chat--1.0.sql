@@ -467,7 +467,9 @@ DECLARE
 	lim bigint := chat._max_message_bytes();
 	a jsonb;
 	n_channels integer;
-	n_locked integer;
+	locked_ids uuid[];
+	locked_seqs bigint[];
+	locked_tids tid[];
 BEGIN
 	IF coalesce(cardinality(senders), 0) <> n OR coalesce(cardinality(contents), 0) <> n
 	   OR coalesce(cardinality(client_ids), 0) <> n OR coalesce(cardinality(kinds), 0) <> n
@@ -484,43 +486,56 @@ BEGIN
 		PERFORM chat._check_attachments(a);
 	END LOOP;
 
+	/*
+	 * Lock the channels in id order.  A row that had to be waited for is
+	 * returned as its newest version, so last_seq is current; and while we
+	 * hold the lock nobody else moves the row, so its ctid stays valid for
+	 * the UPDATE below.
+	 */
 	SELECT count(DISTINCT x) INTO n_channels FROM unnest(channels) AS u(x);
-	SELECT count(*) INTO n_locked FROM (
-		SELECT FROM chat.channels AS c WHERE c.id = ANY (channels)
-		ORDER BY c.id FOR NO KEY UPDATE) AS l;
-	IF n_locked <> n_channels THEN
+	SELECT array_agg(l.id ORDER BY l.id), array_agg(l.last_seq ORDER BY l.id),
+		   array_agg(l.ctid ORDER BY l.id)
+	INTO locked_ids, locked_seqs, locked_tids
+	FROM (SELECT c.id, c.last_seq, c.ctid FROM chat.channels AS c
+		  WHERE c.id = ANY (channels) ORDER BY c.id FOR NO KEY UPDATE) AS l;
+	IF coalesce(cardinality(locked_ids), 0) <> n_channels THEN
 		RAISE EXCEPTION 'a channel of the batch does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 
-	-- A new snapshot: the keys and members as of now, under the locks.
+	/*
+	 * A new snapshot: the keys and members as of now, under the locks.
+	 * Every lookup below is a scalar subquery, which the planner runs as
+	 * one index probe per item; as a join it may choose to read a whole
+	 * table into a hash, which costs more with every row the table grows
+	 * until its estimates tip over.
+	 */
 	IF EXISTS (SELECT FROM unnest(channels, senders, client_ids, reply_tos) AS i(ch, s, cid, rt)
-			   WHERE NOT EXISTS (SELECT FROM chat.messages AS m
-								 WHERE m.sender_id = i.s AND m.client_id = i.cid)
-				 AND (NOT EXISTS (SELECT FROM chat.channel_members AS x
-								  WHERE x.channel_id = i.ch AND x.user_id = i.s)
+			   WHERE (SELECT true FROM chat.messages AS m
+					  WHERE m.sender_id = i.s AND m.client_id = i.cid) IS NULL
+				 AND ((SELECT true FROM chat.channel_members AS x
+					   WHERE x.channel_id = i.ch AND x.user_id = i.s) IS NULL
 					  OR (i.rt IS NOT NULL
-						  AND NOT EXISTS (SELECT FROM chat.messages AS m
-										  WHERE m.id = i.rt AND m.channel_id = i.ch)))) THEN
+						  AND (SELECT true FROM chat.messages AS m
+							   WHERE m.id = i.rt AND m.channel_id = i.ch) IS NULL))) THEN
 		RAISE EXCEPTION 'a sender of the batch is not a member, or a reply_to is wrong'
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 
 	RETURN QUERY
 	WITH items AS (
-		SELECT * FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
+		-- old: the message stored before under the item's key (a duplicate)
+		SELECT t.*, (SELECT m FROM chat.messages AS m
+					 WHERE m.sender_id = t.sender_id AND m.client_id = t.client_id) AS old
+		FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
 			WITH ORDINALITY AS t(channel_id, sender_id, content, client_id, kind, reply_to, attachments, ord)),
-	old AS (
-		-- keys stored before this batch: those items are duplicates
-		SELECT i.ord, m AS msg FROM items AS i
-		JOIN chat.messages AS m ON m.sender_id = i.sender_id AND m.client_id = i.client_id),
 	fresh AS (
 		-- the first item of each new key; a repeat within the batch is its duplicate
 		SELECT DISTINCT ON (i.sender_id, i.client_id) i.*
-		FROM items AS i WHERE NOT EXISTS (SELECT FROM old AS o WHERE o.ord = i.ord)
+		FROM items AS i WHERE (i.old).id IS NULL
 		ORDER BY i.sender_id, i.client_id, i.ord),
 	numbered AS (
 		SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
-		FROM fresh AS f JOIN chat.channels AS c ON c.id = f.channel_id),
+		FROM fresh AS f JOIN unnest(locked_ids, locked_seqs) AS c(id, last_seq) ON c.id = f.channel_id),
 	ins AS (
 		INSERT INTO chat.messages AS m
 			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
@@ -530,25 +545,26 @@ BEGIN
 		RETURNING m.*),
 	bump AS (
 		UPDATE chat.channels AS c SET last_seq = x.top
-		FROM (SELECT i.channel_id, max(i.seq) AS top FROM ins AS i GROUP BY 1) AS x
-		WHERE c.id = x.channel_id),
-	tops AS (
-		SELECT i.channel_id, i.sender_id, max(i.seq) AS top FROM ins AS i GROUP BY 1, 2),
+		FROM (SELECT l.tid, max(i.seq) AS top
+			  FROM ins AS i JOIN unnest(locked_ids, locked_tids) AS l(id, tid) ON l.id = i.channel_id
+			  GROUP BY l.id, l.tid) AS x
+		WHERE c.ctid = x.tid),
 	mark AS (
 		-- sending marks the channel read for the sender, never waiting for
 		-- the member row (see chat._send)
-		UPDATE chat.channel_members AS x SET last_read_seq = t.top
-		FROM tops AS t
-		WHERE x.channel_id = t.channel_id AND x.user_id = t.sender_id
-		  AND (x.channel_id, x.user_id) IN (
-			SELECT y.channel_id, y.user_id FROM chat.channel_members AS y, tops AS z
-			WHERE y.channel_id = z.channel_id AND y.user_id = z.sender_id AND y.last_read_seq < z.top
-			FOR NO KEY UPDATE OF y SKIP LOCKED))
-	SELECT i.ord, (o.ord IS NOT NULL OR f.ord <> i.ord), coalesce(o.msg, ROW(s.*)::chat.messages)
+		UPDATE chat.channel_members AS x SET last_read_seq = l.top
+		FROM (SELECT t.top,
+					 (SELECT y.ctid FROM chat.channel_members AS y
+					  WHERE y.channel_id = t.channel_id AND y.user_id = t.sender_id
+						AND y.last_read_seq < t.top
+					  FOR NO KEY UPDATE SKIP LOCKED) AS tid
+			  FROM (SELECT i.channel_id, i.sender_id, max(i.seq) AS top
+					FROM ins AS i GROUP BY 1, 2) AS t) AS l
+		WHERE x.ctid = l.tid)
+	SELECT i.ord, ((i.old).id IS NOT NULL OR f.ord <> i.ord), coalesce(i.old, ROW(s.*)::chat.messages)
 	FROM items AS i
-	LEFT JOIN old AS o ON o.ord = i.ord
-	LEFT JOIN fresh AS f ON o.ord IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
-	LEFT JOIN ins AS s ON o.ord IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
+	LEFT JOIN fresh AS f ON (i.old).id IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
+	LEFT JOIN ins AS s ON (i.old).id IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
 	ORDER BY i.ord;
 END
 $$;
