@@ -155,7 +155,8 @@ typedef struct cpu_snap
 	cpu_task   *tasks;			/* every thread of the watched processes */
 	int			n_tasks;
 	int			cap_tasks;
-	double		machine_busy;	/* jiffies, all CPUs */
+	double		machine_busy;	/* jiffies, all CPUs, steal excluded */
+	double		machine_steal;	/* jiffies the hypervisor took */
 	double		machine_total;
 } cpu_snap;
 
@@ -167,6 +168,7 @@ typedef struct cpu_use
 	int			server_tasks;
 	double		gen_run;
 	double		machine_busy;	/* share of all CPUs */
+	double		machine_steal;	/* share of all CPUs taken by the hypervisor */
 } cpu_use;
 
 extern void cpu_take(cpu_snap *s, const char *watch, const int *kids, int nkids);

@@ -673,8 +673,9 @@ main(int argc, char **argv)
 					   u.server_run, win, 100 * u.server_run / win, u.server_wait,
 					   total.acked ? 1e6 * u.server_run / (double) total.acked : 0,
 					   total.deliveries ? 1e6 * u.server_run / (double) total.deliveries : 0);
-			printf("  generator CPU %.2f s; machine busy %.0f%% of all CPUs\n",
-				   u.gen_run, 100 * u.machine_busy);
+			printf("  generator CPU %.2f s; machine busy %.0f%% of all CPUs, "
+				   "stolen by the hypervisor %.0f%%\n",
+				   u.gen_run, 100 * u.machine_busy, 100 * u.machine_steal);
 		}
 		printf("  streams: %llu checked: %llu gaps, %llu dups/out of order, %llu incomplete, "
 			   "%llu seqs lost, %llu foreign -> %s\n",
@@ -725,7 +726,7 @@ main(int argc, char **argv)
 		cpu_use		u = cpu_diff(&cpu0, &cpu1);
 
 		json_object_set_new(out, "cpu",
-							json_pack("{s:f,s:f,s:i,s:f,s:f,s:f,s:f,s:f}",
+							json_pack("{s:f,s:f,s:i,s:f,s:f,s:f,s:f,s:f,s:f}",
 									  "server_s", u.server_run,
 									  "server_wait_s", u.server_wait,
 									  "server_tasks", u.server_tasks,
@@ -733,7 +734,8 @@ main(int argc, char **argv)
 									  "server_us_per_send", total.acked ? 1e6 * u.server_run / (double) total.acked : 0.0,
 									  "server_us_per_delivery", total.deliveries ? 1e6 * u.server_run / (double) total.deliveries : 0.0,
 									  "gen_s", u.gen_run,
-									  "machine_busy", u.machine_busy));
+									  "machine_busy", u.machine_busy,
+									  "machine_steal", u.machine_steal));
 	}
 	cpu_free(&cpu0);
 	cpu_free(&cpu1);

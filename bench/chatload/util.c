@@ -425,7 +425,10 @@ cpu_take(cpu_snap *s, const char *watch, const int *kids, int nkids)
 		{
 			for (int i = 0; i < 8; i++)
 				s->machine_total += (double) v[i];
-			s->machine_busy = s->machine_total - (double) v[3] - (double) v[4];
+			/* steal: the hypervisor ran someone else on our virtual CPUs */
+			s->machine_steal = (double) v[7];
+			s->machine_busy = s->machine_total - (double) v[3] - (double) v[4] -
+				s->machine_steal;
 		}
 		fclose(f);
 	}
@@ -465,8 +468,12 @@ cpu_diff(const cpu_snap *a, const cpu_snap *b)
 		}
 	}
 	if (b->machine_total > a->machine_total)
+	{
 		u.machine_busy = (b->machine_busy - a->machine_busy) /
 			(b->machine_total - a->machine_total);
+		u.machine_steal = (b->machine_steal - a->machine_steal) /
+			(b->machine_total - a->machine_total);
+	}
 	return u;
 }
 

@@ -129,6 +129,7 @@ def main():
                 ("send->receive p99.9", "lat.p999_ms", 2),
                 ("send->ack p99", "ack.p99_ms", 2),
                 ("server CPU per delivery (us)", "cpu.server_us_per_delivery", 2),
+                ("CPU stolen by the hypervisor (share of all CPUs)", "cpu.machine_steal", 2),
                 ("chat: messages per group commit / commit ms", "srv_metrics.mean_batch", 1),
                 ("", "srv_metrics.mean_commit_ms", 2),
                 ("runs with complete, ordered streams", "checks", 0)]

@@ -446,31 +446,6 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 	proto_cmd_free(&cmd);
 }
 
-static int64_t
-clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void
-record_batch_time(chat_server *srv, int64_t us)
-{
-	int			b = 0;
-
-	/* buckets: <=100us, 250us, 500us, 1ms, 2.5ms, 5ms, 10ms, 25ms, ... */
-	static const int64_t bounds[] = {100, 250, 500, 1000, 2500, 5000, 10000,
-	25000, 50000, 100000, 250000};
-
-	while (b < 11 && us > bounds[b])
-		b++;
-	srv->stats.batch_us_buckets[b]++;
-	srv->stats.batch_us_sum += (uint64_t) us;
-	srv->stats.batches++;
-}
-
 /* ack_one answers one committed send on its connection, in seq order. */
 static void
 ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
@@ -536,9 +511,9 @@ batch_commit(chat_server *srv)
 		items[i].kind = cmd->kind[0] ? cmd->kind : "text";
 		items[i].attachments = cmd->attachments;
 	}
-	t0 = clock_us();
+	t0 = chat_clock_us();
 	srv->store.send_batch(srv->store.ctx, items, n);
-	record_batch_time(srv, clock_us() - t0);
+	chat_histo_add(&srv->stats.batch, chat_clock_us() - t0);
 	/*
 	 * Membership changes that committed before the batch apply before its
 	 * messages go out: a member removed just before must not get them.

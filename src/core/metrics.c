@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <time.h>
+
 #include "core/metrics.h"
 #include "core/server_int.h"
 
@@ -68,25 +70,52 @@ counter(textbuf *b, const char *name, const char *help, int worker,
 		name, help, name, name, worker, (unsigned long long) v);
 }
 
-static void
-batch_histogram(textbuf *b, const chat_server_stats *s, int w)
+/* bucket bounds of chat_histo, in microseconds and as Prometheus "le" */
+static const int64_t histo_bounds_us[CHAT_HISTO_BUCKETS - 1] = {100, 250, 500,
+1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000};
+static const char *const histo_le[CHAT_HISTO_BUCKETS] = {"0.0001", "0.00025",
+	"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+"0.25", "+Inf"};
+
+int64_t
+chat_clock_us(void)
 {
-	static const char *const le[] = {"0.0001", "0.00025", "0.0005", "0.001",
-		"0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "+Inf"};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+chat_histo_add(chat_histo *h, int64_t us)
+{
+	int			b = 0;
+
+	if (us < 0)
+		us = 0;
+	while (b < CHAT_HISTO_BUCKETS - 1 && us > histo_bounds_us[b])
+		b++;
+	h->buckets[b]++;
+	h->sum_us += (uint64_t) us;
+	h->count++;
+}
+
+static void
+histogram(textbuf *b, const char *name, const char *help, const chat_histo *h,
+		  int w)
+{
 	uint64_t	cum = 0;
 
-	add(b, "# HELP chat_batch_commit_seconds Time to persist one group-commit batch.\n"
-		"# TYPE chat_batch_commit_seconds histogram\n");
-	for (int i = 0; i < 12; i++)
+	add(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < CHAT_HISTO_BUCKETS; i++)
 	{
-		cum += s->batch_us_buckets[i];
-		add(b, "chat_batch_commit_seconds_bucket{worker=\"%d\",le=\"%s\"} %llu\n",
-			w, le[i], (unsigned long long) cum);
+		cum += h->buckets[i];
+		add(b, "%s_bucket{worker=\"%d\",le=\"%s\"} %llu\n", name, w,
+			histo_le[i], (unsigned long long) cum);
 	}
-	add(b, "chat_batch_commit_seconds_sum{worker=\"%d\"} %.6f\n", w,
-		s->batch_us_sum / 1e6);
-	add(b, "chat_batch_commit_seconds_count{worker=\"%d\"} %llu\n", w,
-		(unsigned long long) s->batches);
+	add(b, "%s_sum{worker=\"%d\"} %.6f\n", name, w, h->sum_us / 1e6);
+	add(b, "%s_count{worker=\"%d\"} %llu\n", name, w,
+		(unsigned long long) h->count);
 }
 
 char *
@@ -116,7 +145,11 @@ metrics_render(chat_server *srv, size_t *len)
 	for (int e = CHAT_E_BAD_REQUEST; e <= CHAT_E_INTERNAL; e++)
 		add(&b, "chat_errors_total{worker=\"%d\",code=\"%s\"} %llu\n", w,
 			chat_err_code((chat_err) e), (unsigned long long) s->errors[e]);
-	batch_histogram(&b, s, w);
+	histogram(&b, "chat_batch_commit_seconds",
+			  "Time to persist one group-commit batch.", &s->batch, w);
+	histogram(&b, "chat_loop_iteration_seconds",
+			  "CPU-bound time of one pass of the event loop (waiting excluded); "
+			  "a slow pass delays every connection of the worker.", &s->loop, w);
 	if (b.failed)
 	{
 		free(b.data);

@@ -578,6 +578,7 @@ int
 chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 {
 	int64_t		typing_next;
+	int64_t		t0 = chat_clock_us();
 
 	forgive_stall(srv, now_ms);
 	srv->now_ms = now_ms;
@@ -603,6 +604,7 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 	resume_lagging(srv);
 	reap(srv);
 	publish_outbox(srv);
+	chat_histo_add(&srv->stats.loop, chat_clock_us() - t0);
 	{
 		int64_t		wait = srv->next_sweep_ms - now_ms;
 

@@ -94,6 +94,18 @@ extern int	chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s);
 extern void chat_server_shutdown(chat_server *srv, int code);
 extern void chat_server_destroy(chat_server *srv);
 
+/* A latency histogram: buckets of 100us, 250us, 500us, 1ms ... 250ms, +Inf */
+#define CHAT_HISTO_BUCKETS 12
+typedef struct chat_histo
+{
+	uint64_t	buckets[CHAT_HISTO_BUCKETS];
+	uint64_t	sum_us;
+	uint64_t	count;
+} chat_histo;
+
+extern void chat_histo_add(chat_histo *h, int64_t us);
+extern int64_t chat_clock_us(void);
+
 /* Counters for /metrics and tests. */
 typedef struct chat_server_stats
 {
@@ -105,9 +117,8 @@ typedef struct chat_server_stats
 	uint64_t	deliveries;
 	uint64_t	acks;
 	uint64_t	errors[CHAT_E_INTERNAL + 1];
-	uint64_t	batches;
-	uint64_t	batch_us_buckets[12];	/* commit time histogram */
-	uint64_t	batch_us_sum;
+	chat_histo	batch;			/* time to persist one group-commit batch */
+	chat_histo	loop;			/* one pass of the event loop, not waiting */
 } chat_server_stats;
 
 extern const chat_server_stats *chat_server_get_stats(chat_server *srv);

@@ -224,3 +224,58 @@ async def test_token_expiring_on_a_live_connection_closes_4001(no_leeway):
                 break
     finally:
         await ws.close()
+
+
+def _metrics(port):
+    """Parses one /metrics answer: {(name, labels): value}."""
+    resp = http_get(port, "/metrics")
+    assert resp.status == 200, resp
+    assert resp.headers.get("content-type", "").startswith("text/plain"), resp
+    out = {}
+    for line in resp.body.decode("utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        name, _, labels = name_labels.partition("{")
+        out[(name, "{" + labels if labels else "")] = float(value)
+    return out
+
+
+async def test_metrics_count_what_the_worker_did(cluster):
+    """
+    /metrics answers for the worker that took the connection: after a send on
+    a connection of worker W, W's counters show the message, its batch and
+    the loop passes, and every histogram is cumulative and ends in its count.
+    """
+    a, b = new_user("ma"), new_user("mb")
+    g = cluster.group([a, b])
+    ca = await cluster.client(a)
+    try:
+        await ca.send_message(g, "counted")
+        w = 'worker="%d"' % ca.worker
+        m = None
+        for _ in range(200):    # SO_REUSEPORT: any worker may answer
+            got = _metrics(cluster.chat_port)
+            if any(w in labels for (_, labels) in got):
+                m = got
+                break
+        assert m is not None, "no /metrics answer from " + w
+
+        def val(name, extra=""):
+            return m[(name, "{" + w + extra + "}")]
+        assert val("chat_messages_persisted_total") >= 1
+        assert val("chat_acks_total") >= 1
+        assert val("chat_connections_open") >= 1
+        for h in ("chat_batch_commit_seconds", "chat_loop_iteration_seconds"):
+            buckets = [(float("inf") if lab.split('le="')[1][:-2] == "+Inf"
+                        else float(lab.split('le="')[1][:-2]), v)
+                       for (name, lab), v in m.items()
+                       if name == h + "_bucket" and w in lab]
+            buckets.sort()
+            assert len(buckets) == 12, (h, buckets)
+            counts = [v for _, v in buckets]
+            assert counts == sorted(counts), (h, "not cumulative", buckets)
+            assert counts[-1] == val(h + "_count") >= 1, (h, buckets)
+            assert val(h + "_sum") > 0, h
+    finally:
+        await ca.close()
