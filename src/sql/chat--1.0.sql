@@ -468,8 +468,9 @@ RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
 LANGUAGE plpgsql AS $$
 DECLARE
 	n integer := coalesce(cardinality(channels), 0);
-	lim bigint := chat._max_message_bytes();
 	a jsonb;
+	n_invalid integer;
+	n_attached integer;
 	n_channels integer;
 	locked_ids uuid[];
 	locked_seqs bigint[];
@@ -481,14 +482,21 @@ BEGIN
 		RAISE EXCEPTION 'the arrays of a batch must have the same length'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF EXISTS (SELECT FROM unnest(channels, senders, contents, client_ids, kinds) AS i(ch, s, t, cid, k)
-			   WHERE ch IS NULL OR s IS NULL OR t IS NULL OR cid IS NULL OR k IS NULL
-				  OR t = '' OR octet_length(t) > lim OR k !~ '^[a-z][a-z0-9_.-]{0,31}$') THEN
+	SELECT count(*) FILTER (WHERE i.ch IS NULL OR i.s IS NULL OR i.t IS NULL OR i.cid IS NULL
+								   OR i.k IS NULL OR i.t = '' OR octet_length(i.t) > l.lim
+								   OR (i.k <> 'text' AND i.k !~ '^[a-z][a-z0-9_.-]{0,31}$')),
+		   count(i.att), count(DISTINCT i.ch)
+	INTO n_invalid, n_attached, n_channels
+	FROM unnest(channels, senders, contents, client_ids, kinds, attachments) AS i(ch, s, t, cid, k, att),
+		 (SELECT chat._max_message_bytes() AS lim) AS l;
+	IF n_invalid > 0 THEN
 		RAISE EXCEPTION 'a message of the batch is invalid' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
-		PERFORM chat._check_attachments(a);
-	END LOOP;
+	IF n_attached > 0 THEN
+		FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
+			PERFORM chat._check_attachments(a);
+		END LOOP;
+	END IF;
 
 	/*
 	 * Lock the channels in id order.  A row that had to be waited for is
@@ -496,7 +504,6 @@ BEGIN
 	 * hold the lock nobody else moves the row, so its ctid stays valid for
 	 * the UPDATE below.
 	 */
-	SELECT count(DISTINCT x) INTO n_channels FROM unnest(channels) AS u(x);
 	SELECT array_agg(l.id ORDER BY l.id), array_agg(l.last_seq ORDER BY l.id),
 		   array_agg(l.ctid ORDER BY l.id)
 	INTO locked_ids, locked_seqs, locked_tids
@@ -507,24 +514,14 @@ BEGIN
 	END IF;
 
 	/*
-	 * A new snapshot: the keys and members as of now, under the locks.
-	 * Every lookup below is a scalar subquery, which the planner runs as
-	 * one index probe per item; as a join it may choose to read a whole
-	 * table into a hash, which costs more with every row the table grows
-	 * until its estimates tip over.
+	 * One statement, with a snapshot taken under the locks: the keys and
+	 * members as of now.  Every lookup is a scalar subquery, which the
+	 * planner runs as one index probe per item (as a join it may choose to
+	 * read a whole table into a hash, which costs more with every row the
+	 * table grows).  A new item whose sender is not a member, or whose
+	 * reply_to is not a message of its channel, makes chat._batch_refused
+	 * raise, which undoes the whole statement.
 	 */
-	IF EXISTS (SELECT FROM unnest(channels, senders, client_ids, reply_tos) AS i(ch, s, cid, rt)
-			   WHERE (SELECT true FROM chat.messages AS m
-					  WHERE m.sender_id = i.s AND m.client_id = i.cid) IS NULL
-				 AND ((SELECT true FROM chat.channel_members AS x
-					   WHERE x.channel_id = i.ch AND x.user_id = i.s) IS NULL
-					  OR (i.rt IS NOT NULL
-						  AND (SELECT true FROM chat.messages AS m
-							   WHERE m.id = i.rt AND m.channel_id = i.ch) IS NULL))) THEN
-		RAISE EXCEPTION 'a sender of the batch is not a member, or a reply_to is wrong'
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-
 	RETURN QUERY
 	WITH items AS (
 		-- old: the message stored before under the item's key (a duplicate)
@@ -543,8 +540,14 @@ BEGIN
 	ins AS (
 		INSERT INTO chat.messages AS m
 			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
-		SELECT x.channel_id, x.seq, x.sender_id, x.client_id, x.content, x.kind, x.reply_to,
-			   x.attachments, pg_catalog.clock_timestamp()
+		SELECT x.channel_id, x.seq,
+			   CASE WHEN EXISTS (SELECT FROM chat.channel_members AS y
+								 WHERE y.channel_id = x.channel_id AND y.user_id = x.sender_id)
+						 AND (x.reply_to IS NULL
+							  OR EXISTS (SELECT FROM chat.messages AS r
+										 WHERE r.id = x.reply_to AND r.channel_id = x.channel_id))
+					THEN x.sender_id ELSE chat._batch_refused() END,
+			   x.client_id, x.content, x.kind, x.reply_to, x.attachments, pg_catalog.clock_timestamp()
 		FROM numbered AS x ORDER BY x.channel_id, x.seq
 		RETURNING m.*),
 	bump AS (
@@ -570,6 +573,19 @@ BEGIN
 	LEFT JOIN fresh AS f ON (i.old).id IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
 	LEFT JOIN ins AS s ON (i.old).id IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
 	ORDER BY i.ord;
+END
+$$;
+
+/*
+ * chat._batch_refused raises: chat._send_batch calls it for an item that
+ * chat._send would refuse (a sender who is not a member, a reply_to that
+ * is not a message of the channel), which undoes the batch.
+ */
+CREATE FUNCTION chat._batch_refused() RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'a sender of the batch is not a member, or a reply_to is wrong'
+		USING ERRCODE = 'insufficient_privilege';
 END
 $$;
 
