@@ -122,5 +122,24 @@ SELECT ord, duplicate, seq, content FROM b(ARRAY[(SELECT two FROM b_ch)], ARRAY[
 -- Only the extension's owner may call it (the worker runs as superuser).
 SELECT has_function_privilege('chat_app', 'chat._send_batch(uuid[],text[],text[],uuid[],text[],uuid[],jsonb[])', 'EXECUTE') AS app_may_call;
 
+-- Message ids are version 7 UUIDs (RFC 9562: time first, then random) and
+-- grow in insert order, so inserts append to the primary key's last leaf.
+SELECT count(*) AS messages,
+	   bool_and(substr(id::text, 15, 1) = '7') AS all_version_7,
+	   bool_and(substr(id::text, 20, 1) IN ('8', '9', 'a', 'b')) AS all_variant_rfc,
+	   bool_and(abs(extract(epoch FROM created_at) * 1000
+					- ('x' || lpad(replace(left(id::text, 13), '-', ''), 16, '0'))::bit(64)::bigint) < 1000)
+		   AS time_prefix_is_created_at
+FROM chat.messages AS m WHERE m.channel_id IN (SELECT one FROM b_ch UNION ALL SELECT two FROM b_ch);
+SELECT bool_and(id > prev) AS ids_increase_with_seq
+FROM (SELECT id, lag(id) OVER (ORDER BY seq) AS prev FROM chat.messages
+	  WHERE channel_id = (SELECT one FROM b_ch)) AS t WHERE prev IS NOT NULL;
+SELECT count(DISTINCT x) AS distinct_of_10000
+FROM (SELECT chat._uuid_v7() AS x FROM generate_series(1, 10000)) AS t;
+SELECT bool_and(x > prev) AS strictly_increasing_within_a_backend
+FROM (SELECT x, lag(x) OVER (ORDER BY g) AS prev
+	  FROM (SELECT g, chat._uuid_v7() AS x FROM generate_series(1, 10000) AS g) AS s) AS t
+WHERE prev IS NOT NULL;
+
 DROP FUNCTION b(uuid[], text[], text[], int[], text[], uuid[], jsonb[]);
 DROP FUNCTION state();

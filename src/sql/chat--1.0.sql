@@ -85,8 +85,17 @@ CREATE TABLE chat.channel_members (
 CREATE INDEX channel_members_user_id_idx ON chat.channel_members (user_id);
 COMMENT ON TABLE chat.channel_members IS 'Membership and read state: the member has read every message with seq <= last_read_seq.';
 
+/*
+ * chat._uuid_v7 returns a time-ordered UUID (RFC 9562 version 7): message
+ * ids, so that inserts append to the primary key's rightmost leaf instead
+ * of a random one (see src/pg/uuid_v7.c).
+ */
+CREATE FUNCTION chat._uuid_v7() RETURNS uuid
+LANGUAGE C VOLATILE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_uuid_v7';
+
 CREATE TABLE chat.messages (
-	id			uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	id			uuid PRIMARY KEY DEFAULT chat._uuid_v7(),
 	-- Not a declared foreign key: every insert runs under the channel's row
 	-- lock, which proves the channel exists, and chat._drop_messages
 	-- deletes a channel's messages with it.  The per-row check of a
