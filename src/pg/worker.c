@@ -222,6 +222,22 @@ find_database(const char *name)
  * background worker can bind a database only once.  The OID seen is kept
  * in shared memory for the next start.
  */
+static bool db_connected = false;
+
+/*
+ * forget_database runs at exit: if connecting by the kept OID failed (the
+ * database was dropped meanwhile: a FATAL), the next start looks the name
+ * up again.  Clearing the OID before connecting instead would send every
+ * worker starting at the same moment down the slow path (one more
+ * restart each), and under load one of them missed the bench's deadline.
+ */
+static void
+forget_database(int code, Datum arg)
+{
+	if (!db_connected)
+		chat_set_shared_database(InvalidOid);
+}
+
 static void
 connect_database(void)
 {
@@ -229,10 +245,9 @@ connect_database(void)
 
 	if (OidIsValid(db))
 	{
-		/* if it was dropped meanwhile, the next start waits again */
-		chat_set_shared_database(InvalidOid);
+		before_shmem_exit(forget_database, (Datum) 0);
 		BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
-		chat_set_shared_database(db);
+		db_connected = true;
 		return;
 	}
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
@@ -245,6 +260,9 @@ connect_database(void)
 		if (OidIsValid(db))
 		{
 			chat_set_shared_database(db);
+			ereport(LOG,
+					(errmsg("chat worker %d: database \"%s\" found, restarting to connect to it",
+							worker_id, chat_database)));
 			proc_exit(1);		/* restarted at once, then connects by OID */
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
