@@ -26,6 +26,7 @@
 
 static void conn_set_events(chat_conn *c, uint32_t events);
 static void conn_closing(chat_conn *c);
+static int	ws_wake(chat_conn *c);
 
 /* conn_recv reads from the socket, through TLS when the port speaks it. */
 static ssize_t
@@ -161,6 +162,11 @@ conn_on_readable(chat_conn *c)
 		int			rc;
 
 		c->io_failed = false;
+		if (ws_wake(c) != 0)
+		{
+			conn_kill(c);
+			return;
+		}
 		rc = wslay_event_recv(c->ws);
 		if (rc != 0 && !c->io_failed && rc != WSLAY_ERR_NOMEM)
 		{
@@ -235,12 +241,14 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 			free(c->in);
 			c->in = NULL;
 		}
+		c->ws_fed += n;
 		return (ssize_t) n;
 	}
 	r = conn_recv(c, buf, len);
 	if (r > 0)
 	{
 		c->last_recv_ms = c->srv->now_ms;
+		c->ws_fed += (uint64_t) r;
 		return r;
 	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -300,18 +308,80 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	}
 }
 
+/*
+ * The frame callbacks only keep count: every byte wslay was given must
+ * belong to a whole frame, and no message may be half received, before the
+ * context can be dropped (conn_hibernate).  A client frame's header is 2
+ * bytes, the extended length (2 or 8) and the 4-byte mask; a client that
+ * encodes a length in more bytes than needed is only never hibernated.
+ */
+static void
+ws_on_frame_start(wslay_event_context_ptr ctx,
+				  const struct wslay_event_on_frame_recv_start_arg *arg,
+				  void *user_data)
+{
+	chat_conn  *c = user_data;
+	uint64_t	len = arg->payload_length;
+
+	c->ws_framed += 2 + (len >= 65536 ? 8 : len >= 126 ? 2 : 0) + 4 + len;
+	if (arg->opcode < 0x8)		/* data or continuation, not control */
+		c->ws_in_message = !arg->fin;
+}
+
 static const struct wslay_event_callbacks ws_callbacks = {
-	ws_recv_cb, ws_send_cb, NULL, NULL, NULL, NULL, ws_on_msg
+	ws_recv_cb, ws_send_cb, NULL, ws_on_frame_start, NULL, NULL, ws_on_msg
 };
+
+/*
+ * ws_wake gives the connection its wslay context.  The context costs two
+ * 4 KB buffers (wslay's input and control-frame output), more than all the
+ * rest of a connection; an idle connection does without it
+ * (conn_hibernate), and it is made again when the peer sends a byte or we
+ * send a control frame.  A fresh context is between frames, which is all
+ * an idle one ever was.
+ */
+static int
+ws_wake(chat_conn *c)
+{
+	if (c->ws)
+		return 0;
+	if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+	{
+		c->ws = NULL;
+		return -1;
+	}
+	/* wslay would otherwise allocate whatever a frame header claims */
+	wslay_event_config_set_max_recv_msg_length(c->ws,
+											   (uint64_t) c->srv->cfg.max_frame_bytes);
+	c->ws_fed = c->ws_framed = 0;
+	c->ws_in_message = false;
+	return 0;
+}
+
+/*
+ * conn_hibernate drops the wslay context of a quiet connection: nothing
+ * queued for wslay to send, no partial frame or message received.  Returns
+ * whether it did.
+ */
+bool
+conn_hibernate(chat_conn *c)
+{
+	if (c->state != CONN_WS || c->ws == NULL || c->closing ||
+		c->in != NULL || c->ws_in_message || c->ws_fed != c->ws_framed ||
+		wslay_event_want_write(c->ws) || !wslay_event_want_read(c->ws) ||
+		wslay_event_get_queued_msg_count(c->ws) != 0)
+		return false;
+	wslay_event_context_free(c->ws);
+	c->ws = NULL;
+	return true;
+}
 
 int
 conn_start_ws(chat_conn *c)
 {
-	if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+	/* bytes that came with the head are for wslay: it must exist now */
+	if (c->in && c->in_off < c->in_len && ws_wake(c) != 0)
 		return -1;
-	/* wslay would otherwise allocate whatever a frame header claims */
-	wslay_event_config_set_max_recv_msg_length(c->ws,
-											   (uint64_t) c->srv->cfg.max_frame_bytes);
 	c->state = CONN_WS;
 	c->last_recv_ms = c->last_ping_ms = c->srv->now_ms;
 	c->tokens = c->srv->cfg.rate_burst;
@@ -508,7 +578,7 @@ conn_flush(chat_conn *c)
 		c->resume_next = c->srv->resume;
 		c->srv->resume = c;
 	}
-	if (c->state == CONN_WS && !wslay_event_want_read(c->ws) &&
+	if (c->state == CONN_WS && c->ws && !wslay_event_want_read(c->ws) &&
 		!wslay_event_want_write(c->ws) && c->out.count == 0)
 		conn_linger(c);			/* close handshake finished */
 	if (c->state == CONN_DRAIN && !blocked && !c->wr_shut)
@@ -545,6 +615,11 @@ conn_ping(chat_conn *c)
 
 	if (c->state != CONN_WS)
 		return;
+	if (ws_wake(c) != 0)
+	{
+		conn_kill(c);
+		return;
+	}
 	wslay_event_queue_msg(c->ws, &msg);
 	c->last_ping_ms = c->srv->now_ms;
 	conn_mark_dirty(c);
@@ -576,6 +651,12 @@ conn_close_raw(chat_conn *c, int code)
 {
 	chat_frame *f = malloc(sizeof(chat_frame) + 4);
 
+	if (ws_wake(c) != 0)
+	{
+		free(f);
+		conn_kill(c);
+		return;
+	}
 	wslay_event_shutdown_read(c->ws);
 	wslay_event_shutdown_write(c->ws);
 	if (f == NULL)
@@ -601,6 +682,11 @@ void
 conn_close(chat_conn *c, int code, const char *reason)
 {
 	if (c->state != CONN_WS)
+	{
+		conn_kill(c);
+		return;
+	}
+	if (ws_wake(c) != 0)
 	{
 		conn_kill(c);
 		return;

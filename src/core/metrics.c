@@ -129,6 +129,18 @@ metrics_render(chat_server *srv, size_t *len)
 		"# TYPE chat_connections_open gauge\n"
 		"chat_connections_open{worker=\"%d\"} %llu\n", w,
 		(unsigned long long) s->connections_open);
+	{
+		uint64_t	asleep = 0;
+
+		for (chat_conn *c = srv->conns; c; c = c->next)
+			if (c->state == CONN_WS && c->ws == NULL)
+				asleep++;
+		add(&b, "# HELP chat_connections_hibernating Open WebSocket connections "
+			"without a wslay context (idle; it comes back with the next byte).\n"
+			"# TYPE chat_connections_hibernating gauge\n"
+			"chat_connections_hibernating{worker=\"%d\"} %llu\n", w,
+			(unsigned long long) asleep);
+	}
 	counter(&b, "chat_connections_total", "WebSocket connections accepted.",
 			w, s->connections_total);
 	counter(&b, "chat_frames_in_total", "Data frames received.", w,

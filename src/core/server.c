@@ -10,6 +10,9 @@
  *	    4. deliver announced messages, fire timers, flush output, reap.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,8 @@
 #include "core/tls.h"
 
 #define EVENTS_PER_WAIT 256
+/* a connection silent this long gives up its wslay context (conn_hibernate) */
+#define HIBERNATE_AFTER_MS 1000
 #define ACCEPT_BACKOFF_MS 100
 #define NOTIFY_MAX 8192			/* queued payloads before a full resync */
 
@@ -386,6 +391,7 @@ sweep(chat_server *srv)
 	const chat_server_config *cfg = &srv->cfg;
 	chat_conn  *c,
 			   *next;
+	int			hibernated = 0;
 
 	for (c = srv->conns; c; c = next)
 	{
@@ -425,7 +431,15 @@ sweep(chat_server *srv)
 		}
 		if (srv->now_ms - c->last_ping_ms >= cfg->heartbeat_interval_ms)
 			conn_ping(c);
+		else if (c->ws && srv->now_ms - c->last_recv_ms >= HIBERNATE_AFTER_MS &&
+				 conn_hibernate(c))
+			hibernated++;
 	}
+#ifdef __GLIBC__
+	/* give the freed wslay buffers back to the system, not just to malloc */
+	if (hibernated >= 256)
+		malloc_trim(0);
+#endif
 }
 
 static int

@@ -92,7 +92,10 @@ struct chat_conn
 	size_t		in_off;
 
 	/* output: wslay's control frames, then our shared data frames */
-	wslay_event_context_ptr ws;
+	wslay_event_context_ptr ws; /* NULL while hibernating (conn_hibernate) */
+	uint64_t	ws_fed;			/* bytes given to this ws context */
+	uint64_t	ws_framed;		/* bytes of the frames it started */
+	bool		ws_in_message;	/* a fragmented message is half received */
 	outq		out;
 	void	   *tls;			/* SSL *, when the port speaks TLS */
 
@@ -190,6 +193,7 @@ extern void conn_kill(chat_conn *c);
 extern void conn_free(chat_conn *c);
 extern void conn_ping(chat_conn *c);
 extern bool conn_tls_pending(chat_conn *c);
+extern bool conn_hibernate(chat_conn *c);
 
 /* upgrade.c */
 extern void upgrade_on_head(chat_conn *c, const http_request *req);
