@@ -729,12 +729,29 @@ spi_remove(void *ctx, const char *message_id, const char *user_id,
  * concurrent duplicate is reported as a duplicate.  An ERROR propagates to
  * the caller.
  */
+/*
+ * item_args: an item's arguments in the order of chat._send and
+ * chat._send_batch (channel, sender, content, key, kind, reply_to,
+ * attachments); NULL for SQL NULL.
+ */
+static void
+item_args(const chat_send_item *it, const char *out[7])
+{
+	out[0] = it->channel_id;
+	out[1] = it->sender_id;
+	out[2] = it->content;
+	out[3] = it->client_id;
+	out[4] = it->kind;
+	out[5] = it->reply_to[0] ? it->reply_to : NULL;
+	out[6] = it->attachments;
+}
+
 static void
 send_one(chat_send_item *it)
 {
-	const char *args[7] = {it->channel_id, it->sender_id, it->content,
-		it->client_id, it->kind, it->reply_to[0] ? it->reply_to : NULL,
-	it->attachments};
+	const char *args[7];
+
+	item_args(it, args);
 
 	run("SELECT " MSG_COLS ", m.dup FROM (SELECT (s.message).*, "
 		"s.duplicate AS dup FROM chat._send($1::uuid, $2, $3, $4::uuid, $5, "
@@ -766,47 +783,9 @@ typedef struct batch_call
 	size_t		n;
 } batch_call;
 
-typedef const char *(*item_field) (const chat_send_item *it);
-
-static const char *
-f_channel(const chat_send_item *it)
-{
-	return it->channel_id;
-}
-static const char *
-f_sender(const chat_send_item *it)
-{
-	return it->sender_id;
-}
-static const char *
-f_content(const chat_send_item *it)
-{
-	return it->content;
-}
-static const char *
-f_client(const chat_send_item *it)
-{
-	return it->client_id;
-}
-static const char *
-f_kind(const chat_send_item *it)
-{
-	return it->kind;
-}
-static const char *
-f_reply_to(const chat_send_item *it)
-{
-	return it->reply_to[0] ? it->reply_to : NULL;
-}
-static const char *
-f_attachments(const chat_send_item *it)
-{
-	return it->attachments;
-}
-
-/* text_array is one field of every item as a text[] (NULL elements kept) */
+/* text_array makes a one-dimensional text[] of n values (NULL kept) */
 static Datum
-text_array(const chat_send_item *items, size_t n, item_field get)
+text_array(const char **values, size_t n)
 {
 	Datum	   *elems = palloc(n * sizeof(Datum));
 	bool	   *nulls = palloc(n * sizeof(bool));
@@ -815,10 +794,8 @@ text_array(const chat_send_item *items, size_t n, item_field get)
 
 	for (size_t i = 0; i < n; i++)
 	{
-		const char *v = get(&items[i]);
-
-		nulls[i] = v == NULL;
-		elems[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		nulls[i] = values[i] == NULL;
+		elems[i] = values[i] ? CStringGetTextDatum(values[i]) : (Datum) 0;
 	}
 	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
 											  TEXTOID, -1, false,
@@ -832,8 +809,6 @@ text_array(const chat_send_item *items, size_t n, item_field get)
 static void
 set_body(void *arg)
 {
-	static const item_field fields[7] = {f_channel, f_sender, f_content,
-	f_client, f_kind, f_reply_to, f_attachments};
 	static const char *sql =
 		"SELECT " MSG_COLS ", m.dup, m.ord FROM (SELECT (b.message).*, "
 		"b.duplicate AS dup, b.ord FROM chat._send_batch($1::uuid[], $2, $3, "
@@ -843,11 +818,23 @@ set_body(void *arg)
 	Datum		values[7];
 	SPIPlanPtr	plan;
 	int			rc;
+	const char **cols[7];
 
-	for (int i = 0; i < 7; i++)
+	/* one array per argument of chat._send_batch */
+	for (int k = 0; k < 7; k++)
+		cols[k] = palloc(b->n * sizeof(char *));
+	for (size_t i = 0; i < b->n; i++)
 	{
-		types[i] = TEXTARRAYOID;
-		values[i] = text_array(b->items, b->n, fields[i]);
+		const char *args[7];
+
+		item_args(&b->items[i], args);
+		for (int k = 0; k < 7; k++)
+			cols[k][i] = args[k];
+	}
+	for (int k = 0; k < 7; k++)
+	{
+		types[k] = TEXTARRAYOID;
+		values[k] = text_array(cols[k], b->n);
 	}
 	plan = kept_plan(sql, 7, types);
 	rc = plan ? SPI_execute_plan(plan, values, NULL, false, 0) :

@@ -12,9 +12,7 @@ Tests are plain `async def` functions; the hook below runs each in a fresh
 event loop (pytest-asyncio is not needed, and is disabled by test/integration/run).
 """
 import asyncio
-import atexit
 import base64
-import inspect
 import json
 import os
 import pwd
@@ -23,6 +21,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +31,9 @@ import psycopg2
 import psycopg2.extras
 import pytest
 import websockets
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import pytest_glue  # noqa: E402
 
 PG_CONFIG = shutil.which("pg_config") or "/usr/bin/pg_config"
 PGBIN = subprocess.run([PG_CONFIG, "--bindir"], capture_output=True, text=True,
@@ -55,57 +57,6 @@ DEFAULT_SETTINGS = {
 }
 
 psycopg2.extras.register_uuid()
-
-
-# --------------------------------------------------------------------------
-# running async tests
-# --------------------------------------------------------------------------
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """Runs an `async def` test to completion in its own event loop."""
-    fn = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(fn):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    kwargs = {n: pyfuncitem.funcargs[n] for n in names}
-    asyncio.run(asyncio.wait_for(fn(**kwargs), timeout=90))
-    return True
-
-
-# --------------------------------------------------------------------------
-# one result line per test for test/run
-# --------------------------------------------------------------------------
-
-_outcomes = {}
-
-
-def _short_name(nodeid):
-    path, _, rest = nodeid.partition("::")
-    return os.path.basename(path)[:-3] + "::" + rest if path.endswith(".py") else nodeid
-
-
-def pytest_runtest_logreport(report):
-    name = _short_name(report.nodeid)
-    if report.failed:
-        _outcomes[name] = "FAIL"
-    elif report.when == "call" and report.passed:
-        _outcomes.setdefault(name, "PASS")
-    elif report.skipped and name not in _outcomes:
-        _outcomes[name] = "SKIP"
-
-
-def pytest_sessionfinish(session, exitstatus):
-    results = os.environ.get("RESULTS")
-    if not results:
-        return
-    with open(results, "a") as f:
-        for name, status in _outcomes.items():
-            # a skipped test proves nothing: it is reported as a failure
-            f.write("%s test/integration::%s\n"
-                    % ("PASS" if status == "PASS" else "FAIL", name))
-        if not _outcomes and exitstatus != 0:
-            f.write("FAIL test/integration (exit %d, no test ran)\n" % exitstatus)
 
 
 # --------------------------------------------------------------------------
@@ -210,6 +161,40 @@ def upgrade_headers(key="dGhlIHNhbXBsZSBub25jZQ=="):
             "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
 
 
+def ws_frame(opcode, payload=b"", masked=True, fin=True):
+    """One WebSocket frame as a client would send it, as bytes (a test may
+    send it in pieces)."""
+    mask = os.urandom(4) if masked else b""
+    mbit = 0x80 if masked else 0
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([mbit | 127]) + struct.pack("!Q", n)
+    if masked:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + payload
+
+
+def metrics(port):
+    """One /metrics answer (from whichever worker took the connection),
+    parsed: {(name, "{labels}"): value}."""
+    resp = http_get(port, "/metrics")
+    assert resp.status == 200, resp
+    assert resp.headers.get("content-type", "").startswith("text/plain"), resp
+    out = {}
+    for line in resp.body.decode("utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        name, _, labels = name_labels.partition("{")
+        out[(name, "{" + labels if labels else "")] = float(value)
+    return out
+
+
 class RawWs:
     """A minimal RFC 6455 client over a blocking socket."""
 
@@ -257,19 +242,7 @@ class RawWs:
         return b0 & 0x0F, payload
 
     def send_frame(self, opcode, payload=b"", masked=True, fin=True):
-        mask = os.urandom(4) if masked else b""
-        mbit = 0x80 if masked else 0
-        head = bytes([(0x80 if fin else 0) | opcode])
-        n = len(payload)
-        if n < 126:
-            head += bytes([mbit | n])
-        elif n < 65536:
-            head += bytes([mbit | 126]) + struct.pack("!H", n)
-        else:
-            head += bytes([mbit | 127]) + struct.pack("!Q", n)
-        if masked:
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + payload)
+        self.sock.sendall(ws_frame(opcode, payload, masked, fin))
 
     def close_code(self, timeout=5.0):
         """Reads until the server's close frame; returns its code (None if
@@ -504,10 +477,10 @@ def new_user(prefix="u"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
 
 
-@atexit.register
-def _stop_leftovers():
-    for c in list(Cluster._all):
-        c.stop()
+# async tests in their own event loop (90 s each), one result line per test
+# for test/run, and every cluster stopped at exit: the glue test/live and
+# test/security use too
+pytest_glue.install(globals(), "test/integration", 90, Cluster)
 
 
 def start_cluster(name, **settings):

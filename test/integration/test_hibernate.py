@@ -9,13 +9,12 @@ fragmented message, whose bytes only that context holds.
 connections to sleep; the tests wait for it, never for a fixed time.
 """
 import json
-import os
 import struct
 import uuid
 
 import pytest
 
-from conftest import RawWs, http_get, new_user, wait_until
+from conftest import RawWs, metrics, new_user, wait_until, ws_frame
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +23,7 @@ def one_worker(cluster_factory):
 
 
 def hibernating(c):
-    body = http_get(c.chat_port, "/metrics").body.decode()
-    for line in body.splitlines():
-        if line.startswith("chat_connections_hibernating{"):
-            return int(line.rsplit(" ", 1)[1])
-    raise AssertionError("no chat_connections_hibernating in /metrics")
-
-
-def frame_bytes(opcode, payload, fin=True):
-    """One masked client frame, as bytes."""
-    mask = os.urandom(4)
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return int(metrics(c.chat_port)[("chat_connections_hibernating", '{worker="0"}')])
 
 
 def open_ready(c, user):
@@ -80,13 +61,13 @@ def test_idle_connection_sleeps_and_wakes_for_a_send_and_a_ping(one_worker):
     try:
         wait_until(lambda: hibernating(c) >= base + 1, timeout=15,
                    what="the idle connection to hibernate")
-        ws.sock.sendall(frame_bytes(0x1, send_payload(g, "after a nap")))
+        ws.sock.sendall(ws_frame(0x1, send_payload(g, "after a nap")))
         ack = read_json_until(ws, "ack")
         assert ack["seq"] == 1, ack
         # asleep again, then a ping: wslay's pong carries the same payload
         wait_until(lambda: hibernating(c) >= base + 1, timeout=15,
                    what="the connection to hibernate again")
-        ws.sock.sendall(frame_bytes(0x9, b"still there?"))
+        ws.sock.sendall(ws_frame(0x9, b"still there?"))
         while True:
             op, payload = ws.read_frame()
             if op == 0xA:
@@ -95,7 +76,7 @@ def test_idle_connection_sleeps_and_wakes_for_a_send_and_a_ping(one_worker):
         # and a close handshake from a sleeping connection
         wait_until(lambda: hibernating(c) >= base + 1, timeout=15,
                    what="the connection to hibernate a third time")
-        ws.sock.sendall(frame_bytes(0x8, struct.pack("!H", 1000)))
+        ws.sock.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
         assert ws.close_code() == 1000
     finally:
         ws.close()
@@ -105,7 +86,7 @@ def awake_witness(c, user):
     """A connection that has just sent a ping (so it has a wslay context and
     its last activity is now); returns after the pong."""
     w = open_ready(c, user)
-    w.sock.sendall(frame_bytes(0x9, b"w"))
+    w.sock.sendall(ws_frame(0x9, b"w"))
     while w.read_frame()[0] != 0xA:
         pass
     return w
@@ -123,7 +104,7 @@ def test_half_a_frame_keeps_the_connection_awake(one_worker):
     a, b = new_user("pa"), new_user("pb")
     g = c.group([a, b])
     ws = open_ready(c, a)
-    data = frame_bytes(0x1, send_payload(g, "split across a sweep"))
+    data = ws_frame(0x1, send_payload(g, "split across a sweep"))
     ws.sock.sendall(data[:5])      # the header and part of the mask
     witness = awake_witness(c, b)
     base = hibernating(c)          # ws and the witness both awake
@@ -143,13 +124,13 @@ def test_half_a_fragmented_message_keeps_the_connection_awake(one_worker):
     g = c.group([a, b])
     ws = open_ready(c, a)
     payload = send_payload(g, "in two fragments")
-    ws.sock.sendall(frame_bytes(0x1, payload[:10], fin=False))
+    ws.sock.sendall(ws_frame(0x1, payload[:10], fin=False))
     witness = awake_witness(c, b)  # see above
     base = hibernating(c)
     try:
         wait_until(lambda: hibernating(c) >= base + 1, timeout=15,
                    what="the witness to hibernate")
-        ws.sock.sendall(frame_bytes(0x0, payload[10:], fin=True))
+        ws.sock.sendall(ws_frame(0x0, payload[10:], fin=True))
         assert read_json_until(ws, "ack")["seq"] == 1
     finally:
         ws.close()
@@ -172,11 +153,11 @@ def test_server_ping_wakes_a_sleeping_connection(cluster_factory):
             op, payload = ws.read_frame(timeout=10)
             if op == 0x9:
                 pings += 1
-                ws.sock.sendall(frame_bytes(0xA, payload))
+                ws.sock.sendall(ws_frame(0xA, payload))
                 if pings == 1:
                     wait_until(lambda: hibernating(c) >= 1, timeout=10,
                                what="the connection to sleep between pings")
-        ws.sock.sendall(frame_bytes(0x9, b"alive"))
+        ws.sock.sendall(ws_frame(0x9, b"alive"))
         while True:
             op, payload = ws.read_frame(timeout=5)
             if op == 0xA:

@@ -12,7 +12,7 @@ import jwt
 import pytest
 import websockets
 
-from conftest import http_get, http_raw, new_user, upgrade_headers
+from conftest import http_get, http_raw, metrics, new_user, upgrade_headers
 
 
 def b64url(obj):
@@ -226,21 +226,6 @@ async def test_token_expiring_on_a_live_connection_closes_4001(no_leeway):
         await ws.close()
 
 
-def _metrics(port):
-    """Parses one /metrics answer: {(name, labels): value}."""
-    resp = http_get(port, "/metrics")
-    assert resp.status == 200, resp
-    assert resp.headers.get("content-type", "").startswith("text/plain"), resp
-    out = {}
-    for line in resp.body.decode("utf-8").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        name, _, labels = name_labels.partition("{")
-        out[(name, "{" + labels if labels else "")] = float(value)
-    return out
-
-
 async def test_metrics_count_what_the_worker_did(cluster):
     """
     /metrics answers for the worker that took the connection: after a send on
@@ -255,7 +240,7 @@ async def test_metrics_count_what_the_worker_did(cluster):
         w = 'worker="%d"' % ca.worker
         m = None
         for _ in range(200):    # SO_REUSEPORT: any worker may answer
-            got = _metrics(cluster.chat_port)
+            got = metrics(cluster.chat_port)
             if any(w in labels for (_, labels) in got):
                 m = got
                 break
