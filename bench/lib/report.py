@@ -105,7 +105,8 @@ def main():
     runs = max([r.get("run", 1) for r in rows] or [0])
     out += ["Medians of {} run(s) each; latencies in ms; chat/peer above 1 means chat "
             "is higher (better for rates, worse for latency and memory).".format(runs), ""]
-    workers = sorted({r.get("workers") for r in rows if r.get("scenario") != "idle"})
+    workers = sorted({r.get("workers") for r in rows
+                      if r.get("scenario") not in ("idle", "floor")})
 
     def fanout_metrics(variant):
         if variant == "max":
@@ -182,6 +183,29 @@ def main():
                      note="workers = chat workers and peer processes (Node + its Redis); "
                           "kernel = TCP buffers (sockstat) + slab growth of the whole machine, "
                           "which holds the client sockets too.")
+
+    floor = [r for r in rows if r.get("scenario") == "floor"]
+    if floor:
+        out += ["### What the machine allows: loopback TCP alone (bench/floor/loopfloor)", "",
+                "No server: one process writes {}-byte frames to {:,} loopback connections that "
+                "{} reader processes read (the generator's share of the work, at nice {}). "
+                "Every server that delivers over loopback pays at least this.".format(
+                    floor[0].get("size"), floor[0].get("conns") or 0,
+                    floor[0].get("readers"), floor[0].get("reader_nice")), "",
+                "| frames per send | offered frames/s | delivered frames/s | writer cores | "
+                "writer us per send | writer us per frame | reader cores |",
+                "|---:|---:|---:|---:|---:|---:|---:|"]
+        for variant in ("1-max", "16-max", "1-half", "16-1M"):
+            rs = [r for r in floor if r.get("variant") == variant]
+            if not rs:
+                continue
+            rate = med(rs, "rate")
+            out.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+                fmt(med(rs, "batch")), fmt(rate) if rate else "as fast as it can",
+                fmt(med(rs, "frames_per_s")), fmt(med(rs, "writer_cores"), 2),
+                fmt(med(rs, "writer_us_per_send"), 2), fmt(med(rs, "writer_us_per_frame"), 2),
+                fmt(med(rs, "reader_cores"), 2)))
+        out.append("")
 
     for d in dirs:
         hist = os.path.join(d, "history.md")
