@@ -348,7 +348,28 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 								&m, errmsg, sizeof(errmsg));
 	if (err != CHAT_OK)
 		send_error(c, err, errmsg[0] ? errmsg : "refused", NULL, cmd->ref);
-	/* the broadcast follows from the u:/d: notification */
+	else if (m.id[0])
+	{
+		size_t		len;
+		char	   *json;
+
+		/*
+		 * Answer this connection now, with the frame's ref; the other
+		 * connections hear of it from the u:/d: notification, whose
+		 * broadcast skips this one (hub_message_changed).  An edit that
+		 * changes nothing, or a second delete, is answered the same way
+		 * and announces nothing.  Messages stored before go out first.
+		 */
+		hub_deliver_pending(srv);
+		if (cmd->type == CMD_EDIT)
+			json = proto_message_updated(&m, cmd->ref, &len);
+		else
+			json = proto_message_deleted(m.channel_id, m.id, m.seq, cmd->ref,
+										 &len);
+		conn_send_owned(c, json, len);
+		memcpy(c->answered_channel, m.channel_id, sizeof(chat_uuid));
+		c->answered_change = m.change_seq;
+	}
 	chat_message_clear(&m);
 }
 

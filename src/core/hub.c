@@ -544,6 +544,7 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 	size_t		n = 0,
 				len;
 	char	   *json;
+	chat_frame *f;
 
 	if (r == NULL || seq < 1)
 		return;
@@ -557,7 +558,23 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL, &len);
 	else
 		json = proto_message_updated(&msgs[0], NULL, &len);
-	hub_broadcast_json(r, json, len, NULL);
+	f = json ? frame_text(json, len) : NULL;
+	for (size_t i = 0; f && i < r->n_subs; i++)
+	{
+		chat_conn  *c = r->subs[i]->conn;
+
+		/* the connection that made this change has had its answer */
+		if (c->answered_change != 0 &&
+			c->answered_change == msgs[0].change_seq &&
+			strcmp(c->answered_channel, channel_id) == 0)
+		{
+			c->answered_change = 0;
+			continue;
+		}
+		conn_send_frame(c, f);
+	}
+	if (f)
+		frame_unref(f);
 	free(json);
 	chat_messages_free(msgs, n);
 }

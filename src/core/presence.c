@@ -21,6 +21,7 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 	size_t		n = 0,
 				len;
 	char	   *json;
+	chat_frame *f;
 	const chat_user *self = hub_user(srv, user_id, false);
 
 	if (srv->store.user_channel_ids == NULL ||
@@ -28,12 +29,33 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 		CHAT_OK)
 		return;
 	json = proto_presence(user_id, online, &len);
-	if (json)
+	f = json ? frame_text(json, len) : NULL;
+	if (f)
 	{
+		/*
+		 * One frame per connection, however many channels it shares with
+		 * the user: the frame names no channel.  The mark tells which
+		 * connections this broadcast has reached.
+		 */
+		uint64_t	mark = ++srv->presence_mark;
+
 		for (size_t i = 0; i < n; i++)
-			hub_broadcast_json(hub_room(srv, ids[i], false), json, len, self);
-		free(json);
+		{
+			chat_room  *r = hub_room(srv, ids[i], false);
+
+			for (size_t k = 0; r && k < r->n_subs; k++)
+			{
+				chat_conn  *c = r->subs[k]->conn;
+
+				if (c->user == self || c->presence_mark == mark)
+					continue;
+				c->presence_mark = mark;
+				conn_send_frame(c, f);
+			}
+		}
+		frame_unref(f);
 	}
+	free(json);
 	free(ids);
 }
 

@@ -99,6 +99,15 @@ struct chat_conn
 	outq		out;
 	void	   *tls;			/* SSL *, when the port speaks TLS */
 
+	/*
+	 * The edit or delete this connection made last, which it was answered
+	 * right away (on_edit_or_delete): the broadcast of that change skips it.
+	 * change_seq numbers the changes of a channel, so it names one change.
+	 */
+	chat_uuid	answered_channel;
+	int64_t		answered_change;
+	uint64_t	presence_mark;	/* the last presence broadcast it got */
+
 	chat_user  *user;
 	chat_sub  **subs;
 	size_t		n_subs;
@@ -138,6 +147,7 @@ struct chat_server
 	size_t		n_conns;
 	size_t		n_ws;
 	uint64_t	next_conn_id;
+	uint64_t	presence_mark;	/* numbers presence broadcasts (presence.c) */
 	chat_conn  *dirty;
 	chat_conn  *dead;
 	chat_conn  *resume;			/* lagging connections whose queue drained */

@@ -697,8 +697,15 @@ change_body(void *arg)
 			row_to_message(0, a->out);
 	}
 	else
+	{
 		run(psprintf("SELECT %s.chat_delete($1::uuid, $2)", ext_schema), 2,
 			args);
+		/* chat_delete returns nothing: the deleted row is the result */
+		run("SELECT " MSG_COLS " FROM chat.messages m WHERE m.id = $1::uuid",
+			1, args);
+		if (SPI_processed == 1)
+			row_to_message(0, a->out);
+	}
 }
 
 static chat_err
@@ -724,12 +731,6 @@ spi_remove(void *ctx, const char *message_id, const char *user_id,
 /* --- group commit ------------------------------------------------------ */
 
 /*
- * send_one stores one item through chat._send, which checks the
- * idempotency key and stores in one step under the channel lock, so a
- * concurrent duplicate is reported as a duplicate.  An ERROR propagates to
- * the caller.
- */
-/*
  * item_args: an item's arguments in the order of chat._send and
  * chat._send_batch (channel, sender, content, key, kind, reply_to,
  * attachments); NULL for SQL NULL.
@@ -746,6 +747,12 @@ item_args(const chat_send_item *it, const char *out[7])
 	out[6] = it->attachments;
 }
 
+/*
+ * send_one stores one item through chat._send, which checks the
+ * idempotency key and stores in one step under the channel lock, so a
+ * concurrent duplicate is reported as a duplicate.  An ERROR propagates to
+ * the caller.
+ */
 static void
 send_one(chat_send_item *it)
 {

@@ -70,6 +70,52 @@ async def test_edit_over_websocket_reaches_every_member(live):
         await close_all(a1, a2, cb, cadm)
 
 
+async def test_the_editing_connection_gets_one_answer_with_its_ref(live):
+    """Any client frame may carry "ref", and the answer carries it
+    (CONTRACT.md 4): the connection that edits or deletes gets its
+    message_updated / message_deleted with the ref, once; the other
+    connections get the broadcast without it.  An edit that changes nothing
+    and a second delete are answered too (and announce nothing)."""
+    a, b = new_user("a"), new_user("b")
+    g = live.group([a, b])
+    a1, a2, cb = await live.client(a), await live.client(a), await live.client(b)
+    try:
+        k = await a1.send_message(g, "Gate B4")
+        mid = k["serverId"]
+        await a1.send({"type": "edit", "messageId": mid, "content": "Gate B6", "ref": {"n": 7}})
+        f = await a1.wait_for(updated(mid), timeout=3, what="the answer to the edit")
+        assert f["ref"] == {"n": 7} and f["message"]["content"] == "Gate B6", f
+        for rx in (a2, cb):
+            f = await rx.wait_for(updated(mid), timeout=3, what="the broadcast of the edit")
+            assert "ref" not in f and f["message"]["content"] == "Gate B6", f
+        # Bounded negative wait: the broadcast reached a2 and b, so a second
+        # copy for a1 would have gone out in the same pass.
+        await a1.expect_none(updated(mid), 0.5, "a second message_updated")
+
+        # an edit to the same content changes nothing, and is still answered
+        await a1.send({"type": "edit", "messageId": mid, "content": "Gate B6", "ref": "same"})
+        f = await a1.wait_for(lambda f: f.get("ref") == "same", timeout=3)
+        assert f["type"] == "message_updated" and f["message"]["content"] == "Gate B6", f
+        assert live.sql1("SELECT count(*) FROM chat.message_versions WHERE message_id = %s",
+                         (mid,)) == 1
+
+        await a2.send({"type": "delete", "messageId": mid, "ref": "del"})
+        f = await a2.wait_for(deleted(mid), timeout=3, what="the answer to the delete")
+        assert f == {"type": "message_deleted", "channelId": str(g), "messageId": mid,
+                     "seq": k["seq"], "ref": "del"}, f
+        for rx in (a1, cb):
+            f = await rx.wait_for(deleted(mid), timeout=3)
+            assert "ref" not in f, f
+        await a2.expect_none(deleted(mid), 0.5, "a second message_deleted")
+        # deleting again is no error: answered, nothing broadcast
+        await a2.send({"type": "delete", "messageId": mid, "ref": "again"})
+        f = await a2.wait_for(lambda f: f.get("ref") == "again", timeout=3)
+        assert f["type"] == "message_deleted" and f["messageId"] == mid, f
+        await cb.expect_none(deleted(mid), 0.5, "a broadcast of the second delete")
+    finally:
+        await close_all(a1, a2, cb)
+
+
 async def test_only_the_sender_may_edit(live):
     admin, a, b, m = new_user("admin"), new_user("a"), new_user("b"), new_user("m")
     g = live.group([admin, a, b])

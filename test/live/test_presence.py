@@ -90,6 +90,28 @@ async def test_presence_goes_to_members_of_every_channel_only(live):
         await close_all(ca, cb, cc, cx)
 
 
+async def test_one_presence_frame_however_many_channels_are_shared(live):
+    """The presence frame names no channel, so a connection that shares
+    three channels with the user gets it once, not once per channel."""
+    a, b = new_user("a"), new_user("b")
+    g = [live.group([a, b]), live.group([b, a]), live.direct(a, b)]
+    cb = await live.client(b)
+    ca = h = None
+    try:
+        ca = await live.client(a)
+        await cb.wait_for(presence_of(a, "online"), timeout=3)
+        await ca.close()
+        await cb.wait_for(presence_of(a, "offline"), timeout=3)
+        # Sync point: the worker wrote every copy of both frames in the
+        # iterations that handled the open and the close, before H's typing.
+        h = await marker(live, g[0], cb)
+        await cb.expect_none(lambda f: f.get("type") == "presence" and f.get("userId") == a,
+                             0.3, "another presence frame of a")
+        assert presence_frames(cb, a) == ["online", "offline"], presence_frames(cb, a)
+    finally:
+        await close_all(ca, cb, h)
+
+
 async def test_ready_presence_state_and_chat_online_agree(live):
     a, b, c, m = new_user("a"), new_user("b"), new_user("c"), new_user("m")
     g = live.group([a, b, c])
