@@ -206,6 +206,20 @@ def main():
                 fmt(med(rs, "writer_us_per_send"), 2), fmt(med(rs, "writer_us_per_frame"), 2),
                 fmt(med(rs, "reader_cores"), 2)))
         out.append("")
+        rs = [r for r in floor if r.get("variant") == "fsync"]
+        if rs:
+            out += ["The disk (bench/floor/syncfloor): fdatasync() of one 8 kB WAL page, again "
+                    "and again, as every commit with synchronous_commit = on does; medians of "
+                    "the runs, and the worst run's maximum.", "",
+                    "| flushes/s | p50 ms | p99 ms | p99.9 ms | max ms (worst run) "
+                    "| over 50 ms | over 100 ms |",
+                    "|---:|---:|---:|---:|---:|---:|---:|",
+                    "| {} | {} | {} | {} | {} | {} | {} |".format(
+                        fmt((med(rs, "flushes") or 0) / (med(rs, "duration") or 1)),
+                        fmt(med(rs, "p50_ms"), 3), fmt(med(rs, "p99_ms"), 3),
+                        fmt(med(rs, "p999_ms"), 3),
+                        fmt(max(get(r, "max_ms") or 0 for r in rs), 1),
+                        fmt(med(rs, "over_50ms")), fmt(med(rs, "over_100ms"))), ""]
 
     for d in dirs:
         hist = os.path.join(d, "history.md")
