@@ -131,6 +131,11 @@ def metrics(port, workers):
             if m and m.group(1) in COUNTERS:
                 w = m.group(2)
                 vals[m.group(1)] = float(m.group(3))
+            # group commits up to 100 ms (the rest took longer: a slow flush)
+            m = re.match(r'^chat_batch_commit_seconds_bucket\{worker="(\d+)",le="0.1"\} ([0-9.eE+-]+)$',
+                         line)
+            if m:
+                vals["commits_le_100ms"] = float(m.group(2))
         if w is not None:
             seen[w] = vals
         if len(seen) >= int(workers):
@@ -141,7 +146,8 @@ def metrics(port, workers):
 def server_metrics(before, after):
     j = read_line()
     b, a = json.loads(before or "{}"), json.loads(after or "{}")
-    tot = {k: sum(a.get(w, {}).get(k, 0) - b.get(w, {}).get(k, 0) for w in a) for k in COUNTERS}
+    tot = {k: sum(a.get(w, {}).get(k, 0) - b.get(w, {}).get(k, 0) for w in a)
+           for k in COUNTERS + ("commits_le_100ms",)}
     batches = tot["chat_batch_commit_seconds_count"]
     persisted = tot["chat_messages_persisted_total"]
     j["srv_metrics"] = {
@@ -150,6 +156,7 @@ def server_metrics(before, after):
         "persisted": persisted,
         "mean_batch": persisted / batches if batches else None,
         "mean_commit_ms": 1000 * tot["chat_batch_commit_seconds_sum"] / batches if batches else None,
+        "commits_over_100ms": batches - tot["commits_le_100ms"],
         "frames_out_per_message": tot["chat_frames_out_total"] / persisted if persisted else None,
         "deliveries_per_message": tot["chat_deliveries_total"] / persisted if persisted else None,
     }

@@ -133,6 +133,7 @@ def main():
                 ("CPU stolen by the hypervisor (share of all CPUs)", "cpu.machine_steal", 2),
                 ("chat: messages per group commit / commit ms", "srv_metrics.mean_batch", 1),
                 ("", "srv_metrics.mean_commit_ms", 2),
+                ("chat: group commits over 100 ms (a slow flush)", "srv_metrics.commits_over_100ms", 0),
                 ("runs with complete, ordered streams", "checks", 0)]
 
     if any(r.get("scenario") == "fanout" for r in rows):
