@@ -27,6 +27,7 @@
 static void conn_set_events(chat_conn *c, uint32_t events);
 static void conn_closing(chat_conn *c);
 static int	ws_wake(chat_conn *c);
+static bool ws_awake(chat_conn *c);
 
 /* conn_recv reads from the socket, through TLS when the port speaks it. */
 static ssize_t
@@ -162,11 +163,8 @@ conn_on_readable(chat_conn *c)
 		int			rc;
 
 		c->io_failed = false;
-		if (ws_wake(c) != 0)
-		{
-			conn_kill(c);
+		if (!ws_awake(c))
 			return;
-		}
 		rc = wslay_event_recv(c->ws);
 		if (rc != 0 && !c->io_failed && rc != WSLAY_ERR_NOMEM)
 		{
@@ -356,6 +354,19 @@ ws_wake(chat_conn *c)
 	c->ws_fed = c->ws_framed = 0;
 	c->ws_in_message = false;
 	return 0;
+}
+
+/*
+ * ws_awake: ws_wake for a connection about to use its context; one that
+ * cannot have it (out of memory) is killed, and false returned.
+ */
+static bool
+ws_awake(chat_conn *c)
+{
+	if (ws_wake(c) == 0)
+		return true;
+	conn_kill(c);
+	return false;
 }
 
 /*
@@ -613,13 +624,8 @@ conn_ping(chat_conn *c)
 {
 	struct wslay_event_msg msg = {WSLAY_PING, NULL, 0};
 
-	if (c->state != CONN_WS)
+	if (c->state != CONN_WS || !ws_awake(c))
 		return;
-	if (ws_wake(c) != 0)
-	{
-		conn_kill(c);
-		return;
-	}
 	wslay_event_queue_msg(c->ws, &msg);
 	c->last_ping_ms = c->srv->now_ms;
 	conn_mark_dirty(c);
@@ -649,14 +655,11 @@ conn_linger(chat_conn *c)
 void
 conn_close_raw(chat_conn *c, int code)
 {
-	chat_frame *f = malloc(sizeof(chat_frame) + 4);
+	chat_frame *f;
 
-	if (ws_wake(c) != 0)
-	{
-		free(f);
-		conn_kill(c);
+	if (!ws_awake(c))
 		return;
-	}
+	f = malloc(sizeof(chat_frame) + 4);
 	wslay_event_shutdown_read(c->ws);
 	wslay_event_shutdown_write(c->ws);
 	if (f == NULL)
@@ -686,11 +689,8 @@ conn_close(chat_conn *c, int code, const char *reason)
 		conn_kill(c);
 		return;
 	}
-	if (ws_wake(c) != 0)
-	{
-		conn_kill(c);
+	if (!ws_awake(c))
 		return;
-	}
 	wslay_event_queue_close(c->ws, (uint16_t) code, (const uint8_t *) reason,
 							reason ? strlen(reason) : 0);
 	wslay_event_shutdown_read(c->ws);

@@ -352,6 +352,7 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 	{
 		size_t		len;
 		char	   *json;
+		chat_sub   *s;
 
 		/*
 		 * Answer this connection now, with the frame's ref; the other
@@ -367,8 +368,8 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 			json = proto_message_deleted(m.channel_id, m.id, m.seq, cmd->ref,
 										 &len);
 		conn_send_owned(c, json, len);
-		memcpy(c->answered_channel, m.channel_id, sizeof(chat_uuid));
-		c->answered_change = m.change_seq;
+		if ((s = hub_find_sub(c, m.channel_id)) != NULL)
+			s->answered_change = m.change_seq;
 	}
 	chat_message_clear(&m);
 }

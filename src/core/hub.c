@@ -430,6 +430,31 @@ hub_deliver_committed(chat_server *srv, const chat_message *m,
 		hub_announce(srv, m->channel_id, m->seq);
 }
 
+/*
+ * hub_broadcast_frame sends f to every connection in room but those of
+ * except_user.  A nonzero mark (++srv->broadcast_mark) makes it once per
+ * connection: one broadcast over several rooms, or one that some
+ * connections have already had, passes the same mark, and a connection
+ * that carries it is skipped.
+ */
+void
+hub_broadcast_frame(chat_room *room, chat_frame *f,
+					const chat_user *except_user, uint64_t mark)
+{
+	if (room == NULL || f == NULL)
+		return;
+	for (size_t i = 0; i < room->n_subs; i++)
+	{
+		chat_conn  *c = room->subs[i]->conn;
+
+		if (c->user == except_user || (mark != 0 && c->broadcast_mark == mark))
+			continue;
+		if (mark != 0)
+			c->broadcast_mark = mark;
+		conn_send_frame(c, f);
+	}
+}
+
 /* hub_broadcast_json sends one event to every connection in room. */
 void
 hub_broadcast_json(chat_room *room, const char *json, size_t len,
@@ -440,12 +465,9 @@ hub_broadcast_json(chat_room *room, const char *json, size_t len,
 	if (json == NULL || room == NULL)
 		return;
 	f = frame_text(json, len);
-	if (f == NULL)
-		return;
-	for (size_t i = 0; i < room->n_subs; i++)
-		if (room->subs[i]->conn->user != except_user)
-			conn_send_frame(room->subs[i]->conn, f);
-	frame_unref(f);
+	hub_broadcast_frame(room, f, except_user, 0);
+	if (f)
+		frame_unref(f);
 }
 
 void
@@ -559,22 +581,21 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 	else
 		json = proto_message_updated(&msgs[0], NULL, &len);
 	f = json ? frame_text(json, len) : NULL;
-	for (size_t i = 0; f && i < r->n_subs; i++)
+	if (f)
 	{
-		chat_conn  *c = r->subs[i]->conn;
+		uint64_t	mark = ++srv->broadcast_mark;
 
 		/* the connection that made this change has had its answer */
-		if (c->answered_change != 0 &&
-			c->answered_change == msgs[0].change_seq &&
-			strcmp(c->answered_channel, channel_id) == 0)
-		{
-			c->answered_change = 0;
-			continue;
-		}
-		conn_send_frame(c, f);
-	}
-	if (f)
+		for (size_t i = 0; i < r->n_subs; i++)
+			if (r->subs[i]->answered_change != 0 &&
+				r->subs[i]->answered_change == msgs[0].change_seq)
+			{
+				r->subs[i]->answered_change = 0;
+				r->subs[i]->conn->broadcast_mark = mark;
+			}
+		hub_broadcast_frame(r, f, NULL, mark);
 		frame_unref(f);
+	}
 	free(json);
 	chat_messages_free(msgs, n);
 }

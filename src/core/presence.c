@@ -34,25 +34,12 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 	{
 		/*
 		 * One frame per connection, however many channels it shares with
-		 * the user: the frame names no channel.  The mark tells which
-		 * connections this broadcast has reached.
+		 * the user (the frame names no channel): one mark for all rooms.
 		 */
-		uint64_t	mark = ++srv->presence_mark;
+		uint64_t	mark = ++srv->broadcast_mark;
 
 		for (size_t i = 0; i < n; i++)
-		{
-			chat_room  *r = hub_room(srv, ids[i], false);
-
-			for (size_t k = 0; r && k < r->n_subs; k++)
-			{
-				chat_conn  *c = r->subs[k]->conn;
-
-				if (c->user == self || c->presence_mark == mark)
-					continue;
-				c->presence_mark = mark;
-				conn_send_frame(c, f);
-			}
-		}
+			hub_broadcast_frame(hub_room(srv, ids[i], false), f, self, mark);
 		frame_unref(f);
 	}
 	free(json);

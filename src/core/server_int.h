@@ -29,6 +29,12 @@ typedef struct chat_sub
 	size_t		room_idx;		/* index in room->subs */
 	int64_t		pos;			/* last seq sent on this connection */
 	bool		paused;			/* catching up via sync: no live delivery */
+	/*
+	 * The channel change (change_seq) that this connection made and was
+	 * answered for right away (on_edit_or_delete); the broadcast of that
+	 * change skips it.  0 for none.
+	 */
+	int64_t		answered_change;
 } chat_sub;
 
 /* Everyone connected here who is subscribed to one channel. */
@@ -99,14 +105,7 @@ struct chat_conn
 	outq		out;
 	void	   *tls;			/* SSL *, when the port speaks TLS */
 
-	/*
-	 * The edit or delete this connection made last, which it was answered
-	 * right away (on_edit_or_delete): the broadcast of that change skips it.
-	 * change_seq numbers the changes of a channel, so it names one change.
-	 */
-	chat_uuid	answered_channel;
-	int64_t		answered_change;
-	uint64_t	presence_mark;	/* the last presence broadcast it got */
+	uint64_t	broadcast_mark; /* the last broadcast that reached it */
 
 	chat_user  *user;
 	chat_sub  **subs;
@@ -147,7 +146,7 @@ struct chat_server
 	size_t		n_conns;
 	size_t		n_ws;
 	uint64_t	next_conn_id;
-	uint64_t	presence_mark;	/* numbers presence broadcasts (presence.c) */
+	uint64_t	broadcast_mark; /* numbers broadcasts (hub_broadcast_frame) */
 	chat_conn  *dirty;
 	chat_conn  *dead;
 	chat_conn  *resume;			/* lagging connections whose queue drained */
@@ -228,6 +227,8 @@ extern void hub_announce(chat_server *srv, const char *channel_id,
 extern void hub_deliver_pending(chat_server *srv);
 extern void hub_deliver_committed(chat_server *srv, const chat_message *m,
 								  chat_conn *except);
+extern void hub_broadcast_frame(chat_room *room, chat_frame *f,
+								const chat_user *except_user, uint64_t mark);
 extern void hub_broadcast_json(chat_room *room, const char *json,
 							   size_t len, const chat_user *except_user);
 extern void hub_member_joined(chat_server *srv, const char *channel_id,

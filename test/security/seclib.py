@@ -274,20 +274,7 @@ def assert_401(resp, reason_has=None, what=""):
 # raw WebSocket frames (client side: masked)
 # --------------------------------------------------------------------------
 
-def ws_frame(opcode, payload=b"", fin=True, mask=True):
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    m = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([m | n])
-    elif n < 65536:
-        head += bytes([m | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([m | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+ws_frame = it.ws_frame
 
 
 def read_until_close(raw, timeout=5.0):
