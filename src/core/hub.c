@@ -31,6 +31,7 @@ hub_room(chat_server *srv, const char *channel_id, bool create)
 	if (r == NULL)
 		return NULL;
 	snprintf(r->id, sizeof(r->id), "%s", channel_id);
+	r->change_seen = -1;
 	if (map_put(&srv->rooms, channel_id, r) != 0)
 	{
 		free(r);
@@ -149,7 +150,8 @@ grow(void **arr, size_t *cap, size_t need, size_t elem)
 }
 
 chat_sub *
-hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos)
+hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos,
+			  int64_t last_change)
 {
 	chat_room  *r;
 	chat_sub   *s = hub_find_sub(c, channel_id);
@@ -170,6 +172,13 @@ hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos)
 		hub_room_release(c->srv, r);
 		return NULL;
 	}
+	/*
+	 * The first subscriber's view of the change counter starts the room's;
+	 * later hints move it.  A later subscriber's (newer) view must not:
+	 * changes it already saw may still be unannounced to the others.
+	 */
+	if (r->change_seen < 0)
+		r->change_seen = last_change;
 	s->room = r;
 	s->conn = c;
 	s->pos = pos;
@@ -496,7 +505,7 @@ hub_member_joined(chat_server *srv, const char *channel_id,
 				return;
 			have = true;
 		}
-		if (hub_subscribe(c, channel_id, info.last_seq) == NULL)
+		if (hub_subscribe(c, channel_id, info.last_seq, info.last_change) == NULL)
 			continue;
 		json = proto_joined(&info, &len);
 		conn_send_owned(c, json, len);
@@ -522,7 +531,7 @@ hub_join_now(chat_conn *c, const char *channel_id)
 		srv->store.channel_for_user(srv->store.ctx, channel_id, c->user->id,
 									&info) != CHAT_OK)
 		return NULL;
-	s = hub_subscribe(c, channel_id, info.last_seq);
+	s = hub_subscribe(c, channel_id, info.last_seq, info.last_change);
 	if (s)
 	{
 		json = proto_joined(&info, &len);
@@ -576,6 +585,8 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 		chat_messages_free(msgs, n);
 		return;
 	}
+	if (msgs[0].change_seq > r->change_seen)
+		r->change_seen = msgs[0].change_seq;
 	if (deleted)
 		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL, &len);
 	else
@@ -613,4 +624,118 @@ hub_read_moved(chat_server *srv, const char *channel_id, int64_t seq,
 	json = proto_read(channel_id, user_id, seq, NULL, &len);
 	hub_broadcast_json(r, json, len, NULL);
 	free(json);
+}
+
+/*
+ * hub_room_resync catches r up from the table after hints were lost: its
+ * newest messages are announced (delivered by hub_deliver_pending), and
+ * every edit or delete after the room's change counter is broadcast again,
+ * in change order.
+ */
+void
+hub_room_resync(chat_server *srv, chat_room *r)
+{
+	chat_message *m = NULL;
+	size_t		n = 0;
+	int64_t		channel_change = 0;
+
+	if (srv->store.history(srv->store.ctx, r->id, NULL, 0, 1, &m, &n) ==
+		CHAT_OK && n > 0)
+		hub_announce(srv, r->id, m[0].seq);
+	chat_messages_free(m, n);
+	if (r->change_seen < 0)
+		return;
+	for (int page = 0; page < 100; page++)
+	{
+		int64_t		after = r->change_seen;
+
+		m = NULL;
+		n = 0;
+		if (srv->store.changes(srv->store.ctx, r->id, NULL, after,
+							   INT64_MAX, HUB_FETCH_PAGE, &m, &n,
+							   &channel_change) != CHAT_OK || n == 0)
+		{
+			chat_messages_free(m, n);
+			return;
+		}
+		/* messages first: a change never precedes its message */
+		hub_deliver_pending(srv);
+		for (size_t i = 0; i < n; i++)
+			hub_message_changed(srv, r->id, m[i].seq,
+								m[i].deleted_at[0] != '\0');
+		if (r->change_seen <= after)
+			r->change_seen = m[n - 1].change_seq;
+		chat_messages_free(m, n);
+		if (n < HUB_FETCH_PAGE)
+			return;
+	}
+}
+
+/* has_id tells whether id is one of ids[0..n). */
+static bool
+has_id(const chat_uuid *ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * hub_resync_user makes u's subscriptions match the table: "left" for a
+ * channel u is no longer a member of (nothing of it follows), "joined" for
+ * one u was added to.
+ */
+static void
+hub_resync_user(chat_server *srv, chat_user *u)
+{
+	chat_uuid  *ids = NULL;
+	size_t		n = 0;
+	char	   *user_id;
+
+	if (srv->store.user_channel_ids == NULL ||
+		srv->store.user_channel_ids(srv->store.ctx, u->id, &ids, &n) !=
+		CHAT_OK)
+		return;
+	/* hub_member_left may free u (never: it keeps connections), copy id */
+	user_id = strdup(u->id);
+	if (user_id == NULL)
+	{
+		free(ids);
+		return;
+	}
+	for (size_t i = 0; i < u->n_conns; i++)
+	{
+		chat_conn  *c = u->conns[i];
+
+		for (size_t j = c->n_subs; j-- > 0;)
+		{
+			if (j >= c->n_subs)
+				continue;
+			if (!has_id(ids, n, c->subs[j]->room->id))
+			{
+				chat_uuid	gone;
+
+				memcpy(gone, c->subs[j]->room->id, sizeof(chat_uuid));
+				hub_member_left(srv, gone, user_id);
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		hub_member_joined(srv, ids[i], user_id);
+	free(user_id);
+	free(ids);
+}
+
+/* hub_resync_members re-reads every connected user's memberships. */
+void
+hub_resync_members(chat_server *srv)
+{
+	for (size_t i = 0; i < srv->users.cap; i++)
+	{
+		chat_user  *u = srv->users.slots[i].value;
+
+		if (srv->users.slots[i].key != NULL && u != NULL)
+			hub_resync_user(srv, u);
+	}
 }

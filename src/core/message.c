@@ -1,6 +1,7 @@
 /*
  * message.c
- *	  Release the malloc-owned parts of the exchange structs in message.h.
+ *	  The exchange structs of message.h: releasing their malloc-owned parts,
+ *	  and the one parser of a uuid's text form.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,34 @@ chat_strings_free(char **strs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(strs[i]);
 	free(strs);
+}
+
+/*
+ * chat_uuid_parse copies a canonical 8-4-4-4-12 hex uuid into out, in
+ * lower case.  Anything else (braces, no hyphens, other lengths) is false.
+ */
+bool
+chat_uuid_parse(const char *s, size_t n, chat_uuid out)
+{
+	size_t		i;
+
+	if (n != CHAT_UUID_LEN)
+		return false;
+	for (i = 0; i < CHAT_UUID_LEN; i++)
+	{
+		char		c = s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+		}
+		else if (c >= 'A' && c <= 'F')
+			c = (char) (c - 'A' + 'a');
+		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+		out[i] = c;
+	}
+	out[CHAT_UUID_LEN] = '\0';
+	return true;
 }

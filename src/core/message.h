@@ -52,4 +52,10 @@ typedef struct chat_channel_info
 extern void chat_message_clear(chat_message *m);
 extern void chat_channel_info_clear(chat_channel_info *c);
 
+/*
+ * chat_uuid_parse copies a canonical 8-4-4-4-12 hex uuid into out, in
+ * lower case; anything else is false.
+ */
+extern bool chat_uuid_parse(const char *s, size_t n, chat_uuid out);
+
 #endif							/* CHAT_MESSAGE_H */

@@ -4,7 +4,7 @@
  *	  connections across workers (shared memory); the core learns from it
  *	  when a user's first connection opened or last one closed anywhere, and
  *	  tells the members of that user's channels, here and, through the
- *	  host's publish, on every other worker.  A second device adds nothing
+ *	  host's publish (shared memory), on every other worker.  A second device adds nothing
  *	  and closing one of two removes nothing, so presence never flaps.
  */
 #include <stdio.h>
@@ -49,23 +49,22 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 void
 presence_changed(chat_server *srv, const char *user_id, bool online)
 {
-	char		payload[JWT_MAX_SUB + 32];
+	chat_event	ev;
 
 	broadcast_local(srv, user_id, online);
-	snprintf(payload, sizeof(payload), "p:%d:%d:%s", srv->cfg.worker_id,
-			 online ? 1 : 0, user_id);
-	srv_publish(srv, payload);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = CHAT_EV_PRESENCE;
+	ev.worker = srv->cfg.worker_id;
+	ev.online = online;
+	snprintf(ev.user, sizeof(ev.user), "%s", user_id);
+	srv_publish(srv, &ev);
 }
 
-/* presence_remote relays "p:<worker>:<0|1>:<user>" from another worker. */
+/* presence_remote relays another worker's presence change. */
 void
-presence_remote(chat_server *srv, const char *payload)
+presence_remote(chat_server *srv, const chat_event *ev)
 {
-	char	   *end;
-	long		worker = strtol(payload + 2, &end, 10);
-
-	if (*end != ':' || worker == srv->cfg.worker_id ||
-		(end[1] != '0' && end[1] != '1') || end[2] != ':' || end[3] == '\0')
+	if (ev->worker == srv->cfg.worker_id)
 		return;
-	broadcast_local(srv, end + 3, end[1] == '1');
+	broadcast_local(srv, ev->user, ev->online);
 }

@@ -98,36 +98,6 @@ proto_depth_ok(const char *buf, size_t len)
 }
 
 /*
- * proto_parse_uuid copies a canonical 8-4-4-4-12 hex uuid into out, in
- * lower case.  Anything else (braces, no hyphens, other lengths) is false.
- */
-static bool
-proto_parse_uuid(const char *s, size_t n, chat_uuid out)
-{
-	size_t		i;
-
-	if (n != CHAT_UUID_LEN)
-		return false;
-	for (i = 0; i < CHAT_UUID_LEN; i++)
-	{
-		char		c = s[i];
-
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (c != '-')
-				return false;
-		}
-		else if (c >= 'A' && c <= 'F')
-			c = (char) (c - 'A' + 'a');
-		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-		out[i] = c;
-	}
-	out[CHAT_UUID_LEN] = '\0';
-	return true;
-}
-
-/*
  * json_text returns a JSON string's bytes and length, or NULL when v is not
  * a string or holds a NUL (JSON_ALLOW_NUL lets "\u0000" through parsing).
  */
@@ -192,7 +162,7 @@ get_uuid(decoder *d, const char *key, bool required, chat_uuid out)
 		return required ? fail(d, PROTO_BAD_REQUEST, "%s is required", key)
 			: PROTO_OK;
 	s = json_text(v, &n);
-	if (s == NULL || !proto_parse_uuid(s, n, out))
+	if (s == NULL || !chat_uuid_parse(s, n, out))
 	{
 		out[0] = '\0';
 		return fail(d, PROTO_BAD_REQUEST, "%s must be a uuid", key);
@@ -544,7 +514,7 @@ dec_sync_changes(decoder *d)
 		int64_t		change;
 		size_t		i;
 
-		if (!proto_parse_uuid(key, strlen(key), id))
+		if (!chat_uuid_parse(key, strlen(key), id))
 			return fail(d, PROTO_BAD_REQUEST,
 						"changes keys must be channel uuids");
 		if (!json_uint(val, &change))
@@ -587,7 +557,7 @@ dec_sync(decoder *d)
 	{
 		chat_sync_pos *p = &d->cmd->sync[d->cmd->n_sync];
 
-		if (!proto_parse_uuid(key, strlen(key), p->channel_id))
+		if (!chat_uuid_parse(key, strlen(key), p->channel_id))
 			return fail(d, PROTO_BAD_REQUEST,
 						"channels keys must be channel uuids");
 		if (!json_uint(seq, &p->last_seq))

@@ -27,7 +27,9 @@
 /* a connection silent this long gives up its wslay context (conn_hibernate) */
 #define HIBERNATE_AFTER_MS 1000
 #define ACCEPT_BACKOFF_MS 100
-#define NOTIFY_MAX 8192			/* queued payloads before a full resync */
+#define EVENTS_MAX 8192			/* queued events before a full resync */
+
+static void resync_everything(chat_server *srv);
 
 /* The listeners' epoll tag: any non-connection pointer would do. */
 static char listener_tag;
@@ -176,115 +178,86 @@ accept_all(chat_server *srv, int lfd)
 }
 
 bool
-chat_server_notify(chat_server *srv, const char *payload)
+chat_server_event(chat_server *srv, const chat_event *ev)
 {
-	char	   *copy;
-
-	if (payload[0] == '\0' || payload[1] != ':' ||
-		strchr("mudjlrtsp", payload[0]) == NULL)
+	if (!chat_event_is_valid(ev))
 		return false;
-	if (srv->n_notes >= NOTIFY_MAX)
+	if (ev->kind == CHAT_EV_RESYNC || srv->n_events >= EVENTS_MAX)
 	{
-		/* too much to replay one by one: catch every room up instead */
+		/* too much to replay one by one: re-read every table instead */
 		chat_server_resync(srv);
 		return true;
 	}
-	if (srv->n_notes == srv->cap_notes)
+	if (srv->n_events == srv->cap_events)
 	{
-		size_t		ncap = srv->cap_notes ? srv->cap_notes * 2 : 64;
-		char	  **ni = realloc(srv->notes, ncap * sizeof(char *));
+		size_t		ncap = srv->cap_events ? srv->cap_events * 2 : 64;
+		chat_event *ne = realloc(srv->events, ncap * sizeof(chat_event));
 
-		if (ni == NULL)
+		if (ne == NULL)
 		{
 			chat_server_resync(srv);
 			return true;
 		}
-		srv->notes = ni;
-		srv->cap_notes = ncap;
+		srv->events = ne;
+		srv->cap_events = ncap;
 	}
-	copy = strdup(payload);
-	if (copy == NULL)
-	{
-		chat_server_resync(srv);
-		return true;
-	}
-	srv->notes[srv->n_notes++] = copy;
+	srv->events[srv->n_events++] = *ev;
 	return true;
 }
 
-/* parse_channel_seq reads "<uuid>:<seq>" and points rest past it. */
-static bool
-parse_channel_seq(const char *p, chat_uuid channel, int64_t *seq,
-				  const char **rest)
+bool
+chat_server_notify(chat_server *srv, const char *payload)
 {
-	char	   *end;
-	long long	v;
+	chat_event	ev;
 
-	if (strlen(p) < CHAT_UUID_LEN + 2 || p[CHAT_UUID_LEN] != ':')
-		return false;
-	memcpy(channel, p, CHAT_UUID_LEN);
-	channel[CHAT_UUID_LEN] = '\0';
-	errno = 0;
-	v = strtoll(p + CHAT_UUID_LEN + 1, &end, 10);
-	if (errno || v < 0)
-		return false;
-	*seq = v;
-	if (rest)
-		*rest = *end == ':' ? end + 1 : end;
-	return true;
+	return chat_event_parse(payload, strlen(payload), &ev) &&
+		chat_server_event(srv, &ev);
 }
 
-/* dispatch_notification acts on one payload (see docs/architecture.md) */
+/*
+ * dispatch_event acts on one event (see docs/architecture.md).  Hints only
+ * make the hub look at the tables; what it sends comes from there.
+ */
 static void
-dispatch_notification(chat_server *srv, const char *payload)
+dispatch_event(chat_server *srv, const chat_event *ev)
 {
-	chat_uuid	channel;
-	int64_t		seq = 0;
-	const char *rest = NULL;
-	const char *body = payload + 2;
-
-	switch (payload[0])
+	switch ((chat_event_kind) ev->kind)
 	{
-		case 'm':
-			if (parse_channel_seq(body, channel, &seq, NULL))
-				hub_announce(srv, channel, seq);
+		case CHAT_EV_MESSAGE:
+			hub_announce(srv, ev->channel, ev->seq);
 			break;
-		case 'u':
-		case 'd':
-			if (parse_channel_seq(body, channel, &seq, NULL))
-			{
-				hub_deliver_pending(srv);
-				hub_message_changed(srv, channel, seq, payload[0] == 'd');
-			}
+		case CHAT_EV_EDIT:
+		case CHAT_EV_DELETE:
+			hub_deliver_pending(srv);
+			hub_message_changed(srv, ev->channel, ev->seq,
+								ev->kind == CHAT_EV_DELETE);
 			break;
-		case 'r':
-			if (parse_channel_seq(body, channel, &seq, &rest) && *rest)
-			{
-				/* message N goes out before "read up to N" */
-				hub_deliver_pending(srv);
-				hub_read_moved(srv, channel, seq, rest);
-			}
+		case CHAT_EV_READ:
+			/* message N goes out before "read up to N" */
+			hub_deliver_pending(srv);
+			if (ev->user[0])
+				hub_read_moved(srv, ev->channel, ev->seq, ev->user);
 			break;
-		case 't':
-		case 's':
-			typing_remote(srv, payload);
+		case CHAT_EV_TYPING:
+		case CHAT_EV_TYPING_STOP:
+			typing_remote(srv, ev);
 			break;
-		case 'p':
-			presence_remote(srv, payload);
+		case CHAT_EV_PRESENCE:
+			presence_remote(srv, ev);
 			break;
-		case 'j':
-		case 'l':
-			if (strlen(body) > CHAT_UUID_LEN + 1 && body[CHAT_UUID_LEN] == ':')
-			{
-				memcpy(channel, body, CHAT_UUID_LEN);
-				channel[CHAT_UUID_LEN] = '\0';
-				/* deliver what came before the change first */
-				hub_deliver_pending(srv);
-				if (payload[0] == 'j')
-					hub_member_joined(srv, channel, body + CHAT_UUID_LEN + 1);
-				else
-					hub_member_left(srv, channel, body + CHAT_UUID_LEN + 1);
-			}
+		case CHAT_EV_JOIN:
+		case CHAT_EV_LEAVE:
+			/* deliver what came before the change first */
+			hub_deliver_pending(srv);
+			if (ev->user[0] == '\0')
+				chat_server_resync(srv);	/* who? the tables will say */
+			else if (ev->kind == CHAT_EV_JOIN)
+				hub_member_joined(srv, ev->channel, ev->user);
+			else
+				hub_member_left(srv, ev->channel, ev->user);
+			break;
+		case CHAT_EV_RESYNC:
+			chat_server_resync(srv);
 			break;
 	}
 }
@@ -294,19 +267,24 @@ srv_process_notifications(chat_server *srv, bool membership_only)
 {
 	size_t		kept = 0;
 
-	for (size_t i = 0; i < srv->n_notes; i++)
+	for (size_t i = 0; i < srv->n_events; i++)
 	{
-		char	   *note = srv->notes[i];
+		chat_event *ev = &srv->events[i];
 
-		if (membership_only && note[0] != 'j' && note[0] != 'l')
+		if (membership_only && ev->kind != CHAT_EV_JOIN &&
+			ev->kind != CHAT_EV_LEAVE)
 		{
-			srv->notes[kept++] = note;
+			if (kept != i)
+				srv->events[kept] = *ev;
+			kept++;
 			continue;
 		}
-		dispatch_notification(srv, note);
-		free(note);
+		dispatch_event(srv, ev);
 	}
-	srv->n_notes = kept;
+	srv->n_events = kept;
+	/* hints were lost: membership first, before anything is delivered */
+	if (srv->resync_all)
+		resync_everything(srv);
 }
 
 /*
@@ -314,24 +292,21 @@ srv_process_notifications(chat_server *srv, bool membership_only)
  * goes out in one go at the end of the iteration.
  */
 void
-srv_publish(chat_server *srv, const char *payload)
+srv_publish(chat_server *srv, const chat_event *ev)
 {
-	char	   *copy;
-
 	if (srv->store.publish == NULL)
 		return;
 	if (srv->n_outbox == srv->cap_outbox)
 	{
 		size_t		ncap = srv->cap_outbox ? srv->cap_outbox * 2 : 16;
-		char	  **no = realloc(srv->outbox, ncap * sizeof(char *));
+		chat_event *no = realloc(srv->outbox, ncap * sizeof(chat_event));
 
 		if (no == NULL)
 			return;				/* ephemeral: losing one is harmless */
 		srv->outbox = no;
 		srv->cap_outbox = ncap;
 	}
-	if ((copy = strdup(payload)) != NULL)
-		srv->outbox[srv->n_outbox++] = copy;
+	srv->outbox[srv->n_outbox++] = *ev;
 }
 
 static void
@@ -340,8 +315,6 @@ publish_outbox(chat_server *srv)
 	if (srv->n_outbox == 0)
 		return;
 	srv->store.publish(srv->store.ctx, srv->outbox, srv->n_outbox);
-	for (size_t i = 0; i < srv->n_outbox; i++)
-		free(srv->outbox[i]);
 	srv->n_outbox = 0;
 }
 
@@ -351,25 +324,23 @@ chat_server_resync(chat_server *srv)
 	srv->resync_all = true;
 }
 
-/* resync_rooms announces every room up to its table head. */
+/*
+ * resync_everything re-reads what lost hints would have said: every connected
+ * user's memberships (a removed member gets "left" and nothing after it, a
+ * new one "joined"), then every room's newest seq and change counter.
+ */
 static void
-resync_rooms(chat_server *srv)
+resync_everything(chat_server *srv)
 {
 	srv->resync_all = false;
+	srv->stats.resyncs++;
+	hub_resync_members(srv);
 	for (size_t i = 0; i < srv->rooms.cap; i++)
 	{
 		map_slot   *slot = &srv->rooms.slots[i];
-		chat_room  *r;
-		chat_message *m = NULL;
-		size_t		n = 0;
 
-		if (slot->key == NULL || slot->value == NULL)
-			continue;
-		r = slot->value;
-		if (srv->store.history(srv->store.ctx, r->id, NULL, 0, 1, &m, &n) ==
-			CHAT_OK && n > 0)
-			hub_announce(srv, r->id, m[0].seq);
-		chat_messages_free(m, n);
+		if (slot->key != NULL && slot->value != NULL)
+			hub_room_resync(srv, slot->value);
 	}
 }
 
@@ -605,8 +576,6 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 	read_events(srv);
 	batch_commit(srv);
 	srv_process_notifications(srv, false);
-	if (srv->resync_all)
-		resync_rooms(srv);
 	hub_deliver_pending(srv);
 	if (now_ms >= srv->next_sweep_ms)
 	{
@@ -656,11 +625,7 @@ chat_server_destroy(chat_server *srv)
 	for (size_t i = 0; i < srv->n_batch; i++)
 		proto_cmd_free(&srv->batch[i].cmd);
 	free(srv->batch);
-	for (size_t i = 0; i < srv->n_notes; i++)
-		free(srv->notes[i]);
-	free(srv->notes);
-	for (size_t i = 0; i < srv->n_outbox; i++)
-		free(srv->outbox[i]);
+	free(srv->events);
 	free(srv->outbox);
 	typing_destroy(srv);
 	map_destroy(&srv->rooms);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "core/event.h"
 #include "core/jwt.h"
 #include "core/store.h"
 
@@ -70,15 +71,20 @@ extern int	chat_server_listen(chat_server *srv, const char *host, int port,
 extern int	chat_server_fd(chat_server *srv);
 
 /*
- * chat_server_notify hands over one payload received on the "chat" NOTIFY
- * channel (m:/u:/d:/j:/l:/r: ...).  It is queued and acted on by the next
- * chat_server_poll.  Returns false for a payload it does not understand.
+ * chat_server_event hands over one event record (core/event.h): a hint of
+ * a committed change, or another worker's typing or presence.  It is
+ * queued and acted on by the next chat_server_poll (or by the drain after
+ * a group commit).  Returns false for a record that is not valid.
  */
+extern bool chat_server_event(chat_server *srv, const chat_event *ev);
+
+/* chat_server_notify is chat_server_event of an event's text form. */
 extern bool chat_server_notify(chat_server *srv, const char *payload);
 
 /*
- * chat_server_resync marks every room as doubtful: the next poll catches
- * each one up from the table (after a notification queue overrun).
+ * chat_server_resync says hints were lost (an overrun, a restart, an
+ * error while reading them): the next poll re-reads every subscription's
+ * membership and every room's newest seq and change counter.
  */
 extern void chat_server_resync(chat_server *srv);
 
@@ -116,6 +122,7 @@ typedef struct chat_server_stats
 	uint64_t	messages_persisted;
 	uint64_t	deliveries;
 	uint64_t	acks;
+	uint64_t	resyncs;		/* hints lost: everything re-read */
 	uint64_t	errors[CHAT_E_INTERNAL + 1];
 	chat_histo	batch;			/* time to persist one group-commit batch */
 	chat_histo	loop;			/* one pass of the event loop, not waiting */

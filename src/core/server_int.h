@@ -10,6 +10,7 @@
 
 #include <wslay/wslay.h>
 
+#include "core/event.h"
 #include "core/http.h"
 #include "core/map.h"
 #include "core/net.h"
@@ -45,6 +46,7 @@ struct chat_room
 	size_t		n_subs;
 	size_t		cap_subs;
 	int64_t		notified_seq;	/* highest seq announced, not yet fetched */
+	int64_t		change_seen;	/* newest change_seq broadcast; -1 unknown */
 	bool		pending;		/* on srv->pending_rooms */
 	chat_room  *pending_next;
 };
@@ -157,12 +159,12 @@ struct chat_server
 	bool		resync_all;
 
 	chat_map	typing;			/* "channel/user" -> typing_entry */
-	char	  **outbox;			/* payloads for the other workers */
+	chat_event *outbox;			/* ephemeral events for the other workers */
 	size_t		n_outbox;
 	size_t		cap_outbox;
-	char	  **notes;			/* notifications to act on */
-	size_t		n_notes;
-	size_t		cap_notes;
+	chat_event *events;			/* hints and events to act on */
+	size_t		n_events;
+	size_t		cap_events;
 
 	pending_send *batch;
 	size_t		n_batch;
@@ -179,7 +181,7 @@ struct chat_server
 extern void srv_log(chat_server *srv, chat_log_level level,
 					const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
-extern void srv_publish(chat_server *srv, const char *payload);
+extern void srv_publish(chat_server *srv, const chat_event *ev);
 extern void srv_process_notifications(chat_server *srv,
 									  bool membership_only);
 
@@ -215,7 +217,7 @@ extern chat_user *hub_user(chat_server *srv, const char *user_id,
 extern void hub_attach(chat_conn *c, const char *user_id);
 extern void hub_detach(chat_conn *c);
 extern chat_sub *hub_subscribe(chat_conn *c, const char *channel_id,
-							   int64_t pos);
+							   int64_t pos, int64_t last_change);
 extern void hub_unsubscribe(chat_conn *c, chat_sub *s);
 extern chat_sub *hub_find_sub(chat_conn *c, const char *channel_id);
 extern chat_sub *hub_join_now(chat_conn *c, const char *channel_id);
@@ -239,6 +241,8 @@ extern void hub_message_changed(chat_server *srv, const char *channel_id,
 								int64_t seq, bool deleted);
 extern void hub_read_moved(chat_server *srv, const char *channel_id,
 						   int64_t seq, const char *user_id);
+extern void hub_room_resync(chat_server *srv, chat_room *r);
+extern void hub_resync_members(chat_server *srv);
 
 /* typing.c */
 extern void typing_event(chat_server *srv, const char *channel_id,
@@ -247,13 +251,13 @@ extern void typing_stop(chat_server *srv, const char *channel_id,
 						const char *user_id);
 extern void typing_stop_user(chat_server *srv, const char *user_id);
 extern int64_t typing_expire(chat_server *srv);
-extern void typing_remote(chat_server *srv, const char *payload);
+extern void typing_remote(chat_server *srv, const chat_event *ev);
 extern void typing_destroy(chat_server *srv);
 
 /* presence.c */
 extern void presence_changed(chat_server *srv, const char *user_id,
 							 bool online);
-extern void presence_remote(chat_server *srv, const char *payload);
+extern void presence_remote(chat_server *srv, const chat_event *ev);
 
 /* handlers.c */
 extern void handle_text(chat_conn *c, const char *buf, size_t len);

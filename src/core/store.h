@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "core/event.h"
 #include "core/message.h"
 
 typedef enum chat_err
@@ -120,10 +121,10 @@ typedef struct chat_store
 	bool		(*admit_ip) (void *ctx, const char *addr, int delta, int max);
 
 	/*
-	 * Read every notification committed so far into chat_server_notify()
-	 * now, without waiting for the signal.  The core calls it right after
-	 * a batch commit: a membership change that committed before the batch
-	 * must be applied before the batch's messages are delivered.
+	 * Hand every event committed so far to chat_server_event() now, without
+	 * waiting for the wake-up.  The core calls it right after a batch
+	 * commit: a membership change that committed before the batch must be
+	 * applied before the batch's messages are delivered.
 	 */
 	void		(*drain_notifications) (void *ctx);
 
@@ -137,9 +138,10 @@ typedef struct chat_store
 
 	/*
 	 * Hand ephemeral events (typing, presence) to the other workers; they
-	 * come back to every worker through chat_server_notify().
+	 * reach every other worker through chat_server_event().  Never a
+	 * channel anyone but the workers can read or write.
 	 */
-	void		(*publish) (void *ctx, char *const *payloads, size_t n);
+	void		(*publish) (void *ctx, const chat_event *evs, size_t n);
 } chat_store;
 
 extern void chat_strings_free(char **strs, size_t n);

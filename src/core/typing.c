@@ -51,16 +51,16 @@ static void
 broadcast(chat_server *srv, const char *channel_id, const char *user_id,
 		  int expires_ms)
 {
-	char		payload[CHAT_UUID_LEN + JWT_MAX_SUB + 64];
+	chat_event	ev;
 
 	broadcast_local(srv, channel_id, user_id, expires_ms);
-	if (expires_ms > 0)
-		snprintf(payload, sizeof(payload), "t:%d:%s:%d:%s",
-				 srv->cfg.worker_id, channel_id, expires_ms, user_id);
-	else
-		snprintf(payload, sizeof(payload), "s:%d:%s:%s",
-				 srv->cfg.worker_id, channel_id, user_id);
-	srv_publish(srv, payload);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = expires_ms > 0 ? CHAT_EV_TYPING : CHAT_EV_TYPING_STOP;
+	ev.worker = srv->cfg.worker_id;
+	ev.expires_ms = expires_ms > 0 ? expires_ms : 0;
+	snprintf(ev.channel, sizeof(ev.channel), "%s", channel_id);
+	snprintf(ev.user, sizeof(ev.user), "%s", user_id);
+	srv_publish(srv, &ev);
 }
 
 void
@@ -164,33 +164,14 @@ typing_expire(chat_server *srv)
 	return next;
 }
 
-/* typing_remote relays "t:"/"s:" published by another worker. */
+/* typing_remote relays a typing event published by another worker. */
 void
-typing_remote(chat_server *srv, const char *payload)
+typing_remote(chat_server *srv, const chat_event *ev)
 {
-	char	   *end;
-	long		worker = strtol(payload + 2, &end, 10);
-	chat_uuid	channel;
-	const char *p = end;
-	int			expires = 0;
-
-	if (*p != ':' || worker == srv->cfg.worker_id)
+	if (ev->worker == srv->cfg.worker_id)
 		return;
-	p++;
-	if (strlen(p) < CHAT_UUID_LEN + 2 || p[CHAT_UUID_LEN] != ':')
-		return;
-	memcpy(channel, p, CHAT_UUID_LEN);
-	channel[CHAT_UUID_LEN] = '\0';
-	p += CHAT_UUID_LEN + 1;
-	if (payload[0] == 't')
-	{
-		expires = (int) strtol(p, &end, 10);
-		if (*end != ':' || expires <= 0)
-			return;
-		p = end + 1;
-	}
-	if (*p)
-		broadcast_local(srv, channel, p, expires);
+	broadcast_local(srv, ev->channel, ev->user,
+					ev->kind == CHAT_EV_TYPING ? ev->expires_ms : 0);
 }
 
 void

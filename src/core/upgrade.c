@@ -108,7 +108,7 @@ send_ready(chat_conn *c, const char *user_id)
 		return false;
 	hub_attach(c, user_id);
 	for (size_t i = 0; i < n; i++)
-		hub_subscribe(c, chs[i].id, chs[i].last_seq);
+		hub_subscribe(c, chs[i].id, chs[i].last_seq, chs[i].last_change);
 	limits.heartbeat_ms = srv->cfg.heartbeat_interval_ms;
 	limits.typing_timeout_ms = srv->cfg.typing_timeout_ms;
 	limits.typing_debounce_ms = srv->cfg.typing_debounce_ms;

@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "pg/events.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/worker.h"
@@ -36,5 +37,7 @@ _PG_init(void)
 
 	chat_define_settings();
 	chat_shmem_install_hooks();
+	/* inherited by every backend forked from now on */
+	chat_events_register_callbacks();
 	chat_register_workers();
 }

@@ -41,6 +41,8 @@ int			chat_statement_timeout_ms = 10000;
 int			chat_max_outbound_bytes = 1048576;
 int			chat_rate_limit = 30;
 int			chat_rate_burst = 100;
+int			chat_event_ring_size = 8192;
+bool		chat_notify_bus = false;
 
 static void
 define_string(const char *name, const char *desc, char **var,
@@ -144,6 +146,14 @@ chat_define_settings(void)
 	define_int("chat.rate_burst",
 			   "Sends and typing frames a connection may burst above the rate.",
 			   &chat_rate_burst, 100, 1, 1000000, PGC_SIGHUP, 0);
+
+	define_int("chat.event_ring_size",
+			   "Event records the shared-memory ring holds; a worker that falls further behind re-reads every table.",
+			   &chat_event_ring_size, 8192, 16, 1048576, PGC_POSTMASTER, 0);
+	DefineCustomBoolVariable("chat.notify_bus",
+							 "Relay committed changes as NOTIFY chat hints, for processes that share no memory with the workers.",
+							 NULL, &chat_notify_bus, false, PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("chat");
 }

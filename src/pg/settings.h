@@ -34,6 +34,8 @@ extern int	chat_statement_timeout_ms;
 extern int	chat_max_outbound_bytes;
 extern int	chat_rate_limit;
 extern int	chat_rate_burst;
+extern int	chat_event_ring_size;
+extern bool chat_notify_bus;
 
 extern void chat_define_settings(void);
 

@@ -15,6 +15,7 @@
 #include "utils/hsearch.h"
 
 #include "core/jwt.h"
+#include "pg/events.h"
 #include "pg/shmem.h"
 
 /* Users online at once that shared memory can list. */
@@ -23,7 +24,8 @@
 typedef struct presence_entry
 {
 	char		user_id[JWT_MAX_SUB + 1];	/* hash key */
-	uint16		counts[CHAT_MAX_WORKERS];
+	/* int32: one user may hold any number of connections per worker */
+	int32		counts[CHAT_MAX_WORKERS];
 	int32		total;
 } presence_entry;
 
@@ -51,10 +53,12 @@ static shmem_startup_hook_type prev_startup_hook = NULL;
 static Size
 chat_shmem_size(void)
 {
-	return add_size(add_size(MAXALIGN(sizeof(chat_shared)),
+	return add_size(add_size(add_size(MAXALIGN(sizeof(chat_shared)),
+									  hash_estimate_size(PRESENCE_MAX_USERS,
+														 sizeof(presence_entry))),
 							 hash_estimate_size(PRESENCE_MAX_USERS,
-												sizeof(presence_entry))),
-					hash_estimate_size(PRESENCE_MAX_USERS, sizeof(ip_entry)));
+												sizeof(ip_entry))),
+					chat_events_shmem_size());
 }
 
 static void
@@ -64,6 +68,7 @@ chat_shmem_request(void)
 		prev_request_hook();
 	RequestAddinShmemSpace(chat_shmem_size());
 	RequestNamedLWLockTranche("chat", 1);
+	RequestNamedLWLockTranche("chat events", 1);
 }
 
 static void
@@ -94,6 +99,7 @@ chat_shmem_startup(void)
 	ip_table = ShmemInitHash("chat client addresses", PRESENCE_MAX_USERS,
 							 PRESENCE_MAX_USERS, &info,
 							 HASH_ELEM | HASH_STRINGS);
+	chat_events_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

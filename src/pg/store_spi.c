@@ -25,7 +25,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 
-#include "commands/async.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/store_spi.h"
@@ -967,7 +966,7 @@ spi_send_batch(void *ctx, chat_send_item *items, size_t n)
 	return err;
 }
 
-/* --- presence and cross-worker events --------------------------------- */
+/* --- presence ---------------------------------------------------------- */
 
 typedef struct ids_call
 {
@@ -1046,33 +1045,6 @@ spi_user_channel_ids(void *ctx, const char *user_id, chat_uuid **ids,
 	return CHAT_OK;
 }
 
-typedef struct publish_call
-{
-	char	   *const *payloads;
-	size_t		n;
-} publish_call;
-
-static void
-publish_body(void *arg)
-{
-	publish_call *a = arg;
-
-	for (size_t i = 0; i < a->n; i++)
-		Async_Notify("chat", a->payloads[i]);
-}
-
-/*
- * spi_publish sends the iteration's ephemeral events in one NOTIFY-only
- * transaction: no table is written and no WAL flush is waited for.
- */
-static void
-spi_publish(void *ctx, char *const *payloads, size_t n)
-{
-	publish_call a = {payloads, n};
-
-	(void) guarded("chat: publish", CALL_READ, publish_body, &a, NULL, 0);
-}
-
 void
 chat_store_spi_init(chat_store *store)
 {
@@ -1088,5 +1060,4 @@ chat_store_spi_init(chat_store *store)
 	store->remove = spi_remove;
 	store->channel_online = spi_channel_online;
 	store->user_channel_ids = spi_user_channel_ids;
-	store->publish = spi_publish;
 }

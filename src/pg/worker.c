@@ -34,7 +34,7 @@
 
 #include "core/net.h"
 #include "core/server.h"
-#include "pg/notify.h"
+#include "pg/events.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/store_spi.h"
@@ -88,22 +88,44 @@ host_admit_ip(void *ctx, const char *addr, int delta, int max)
 }
 
 static void
+on_event(const chat_event *ev, void *arg)
+{
+	(void) chat_server_event(server, ev);
+}
+
+/*
+ * drain_events hands the ring's new records to the core; if the ring went
+ * round past us, the core re-reads every table instead.
+ */
+static void
+drain_events(void)
+{
+	if (!chat_events_read(on_event, NULL))
+	{
+		ereport(LOG,
+				(errmsg("chat worker %d: event ring overrun, re-reading every subscription",
+						worker_id)));
+		chat_server_resync(server);
+	}
+}
+
+static void
 host_drain_notifications(void *ctx)
 {
-	chat_notify_drain_now();
+	drain_events();
+}
+
+/* host_publish hands typing and presence to the other workers. */
+static void
+host_publish(void *ctx, const chat_event *evs, size_t n)
+{
+	chat_events_publish(evs, (int) n);
 }
 
 static bool
 host_admit(void *ctx, int delta, int max)
 {
 	return chat_conn_admit(worker_id, delta, max);
-}
-
-static void
-on_notify(const char *channel, const char *payload, void *arg)
-{
-	if (server && strcmp(channel, "chat") == 0)
-		chat_server_notify(server, payload);
 }
 
 /* configure pushes the current settings into the core (start, SIGHUP). */
@@ -337,7 +359,7 @@ main_loop(void)
 		FlushErrorState();
 		MemoryContextSwitchTo(TopMemoryContext);
 		RESUME_INTERRUPTS();
-		/* notifications may have been lost: catch every room up */
+		/* events may have been lost: re-read every subscription */
 		chat_server_resync(server);
 		timeout = 0;
 	}
@@ -359,7 +381,7 @@ main_loop(void)
 			configure();
 		}
 		MemoryContextSwitchTo(loop_cxt);
-		chat_notify_drain();
+		drain_events();
 		timeout = chat_server_poll(server, monotonic_ms(),
 								   (int64) time(NULL));
 		MemoryContextSwitchTo(TopMemoryContext);
@@ -405,6 +427,7 @@ chat_worker_main(Datum arg)
 	store.admit = host_admit;
 	store.admit_ip = host_admit_ip;
 	store.drain_notifications = host_drain_notifications;
+	store.publish = host_publish;
 	server = chat_server_create(&store, core_log, NULL);
 	if (server == NULL)
 		ereport(FATAL, (errmsg("chat worker could not create its event loop")));
@@ -421,8 +444,11 @@ chat_worker_main(Datum arg)
 					 errmsg("chat could not set up TLS: %s", err)));
 	}
 	open_listeners();
-	chat_notify_start("chat", on_notify, NULL);
-	/* anything committed before LISTEN took effect is caught up per room */
+	/*
+	 * Read the event ring from now on; anything committed before is in the
+	 * tables, which every subscription reads when it starts.
+	 */
+	chat_events_attach(worker_id);
 	chat_server_resync(server);
 
 	snprintf(activity, sizeof(activity), "listening on port %d", chat_port);
@@ -455,4 +481,6 @@ chat_register_workers(void)
 		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
+	if (chat_notify_bus)
+		chat_bus_register();
 }

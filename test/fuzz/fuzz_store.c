@@ -528,28 +528,33 @@ fs_user_channel_ids(void *ctx, const char *user_id, chat_uuid **ids,
 }
 
 /*
- * fs_publish queues each payload as the host's NOTIFY would bring it back
- * to this worker, plus a copy from "worker 99", so the relays of remote
- * typing and presence events run too.
+ * fs_publish queues each event in its text form, as the host's ring would
+ * bring it back to this worker (through the codec: a round trip), plus a
+ * copy from "worker 99", so the relays of remote typing and presence
+ * events run too.
  */
 static void
-fs_publish(void *ctx, char *const *payloads, size_t n)
+fs_publish(void *ctx, const chat_event *evs, size_t n)
 {
 	fuzz_store *st = ctx;
 
 	for (size_t i = 0; i < n; i++)
 	{
-		const char *p = payloads[i];
-		const char *rest;
-		char		buf[512];
+		chat_event	ev = evs[i],
+					back;
+		char		buf[CHAT_EVENT_TEXT_MAX];
+		int			len;
 
-		FZ_CHECK(p != NULL && strlen(p) < 8000);
-		FZ_CHECK(p[0] == 't' || p[0] == 's' || p[0] == 'p');
-		FZ_CHECK(p[1] == ':');
-		notef(st, "%s", p);
-		rest = strchr(p + 2, ':');
-		FZ_CHECK(rest != NULL);
-		snprintf(buf, sizeof(buf), "%c:99%s", p[0], rest);
+		FZ_CHECK(ev.kind == CHAT_EV_TYPING || ev.kind == CHAT_EV_TYPING_STOP ||
+				 ev.kind == CHAT_EV_PRESENCE);
+		len = chat_event_format(&ev, true, buf, sizeof(buf));
+		FZ_CHECK(len > 0);
+		FZ_CHECK(chat_event_parse(buf, (size_t) len, &back));
+		FZ_CHECK(back.kind == ev.kind && back.worker == ev.worker &&
+				 strcmp(back.user, ev.user) == 0);
+		notef(st, "%s", buf);
+		ev.worker = 99;
+		FZ_CHECK(chat_event_format(&ev, true, buf, sizeof(buf)) > 0);
 		notef(st, "%s", buf);
 	}
 }

@@ -1,0 +1,172 @@
+/*
+ * bus.c
+ *	  The NOTIFY bus relay: one background worker, started only when
+ *	  chat.notify_bus is on, that tells processes sharing no memory with the
+ *	  workers (standalone gateways, other tools) what committed.
+ *
+ *	  It reads the event ring like a worker does and, once per wake-up,
+ *	  sends what it read as NOTIFY chat payloads in one transaction: batched,
+ *	  never one transaction per message, and never from an application's
+ *	  transaction.  A payload carries no content and no user id (any role
+ *	  may LISTEN): "m:<channel>:<seq>", "u:"/"d:" edits and deletes,
+ *	  "j:<channel>"/"l:<channel>" membership changed, "r:<channel>:<seq>" a
+ *	  read marker moved, "x:" hints were lost (re-read everything).  Typing
+ *	  and presence, which mean nothing without a user id, stay in shared
+ *	  memory.  A listener treats every payload as a hint to read the tables.
+ *
+ *	  Its own process: a NOTIFY commit waits for the cluster-wide notify
+ *	  lock, which an application's notifying transaction holds across its
+ *	  WAL flush; the WebSocket workers must never wait for that.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/async.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "pg/events.h"
+#include "pg/settings.h"
+#include "pg/shmem.h"
+#include "pg/worker.h"
+
+PGDLLEXPORT void chat_bus_main(Datum arg);
+
+/* Distinct payloads one transaction carries; beyond, one "x:" says it all. */
+#define BUS_MAX_PAYLOADS 1000
+
+typedef struct bus_batch
+{
+	HTAB	   *seen;			/* payload -> itself, for distinctness */
+	char	  **payloads;
+	int			n;
+	bool		overflow;
+} bus_batch;
+
+static void
+batch_add(bus_batch *b, const chat_event *ev)
+{
+	char		text[CHAT_EVENT_TEXT_MAX];
+	bool		found;
+	char	   *entry;
+
+	if (b->overflow || chat_event_format(ev, false, text, sizeof(text)) < 0)
+		return;					/* typing and presence: not for the bus */
+	if (ev->kind == CHAT_EV_RESYNC || b->n >= BUS_MAX_PAYLOADS)
+	{
+		b->overflow = true;
+		return;
+	}
+	entry = hash_search(b->seen, text, HASH_ENTER, &found);
+	if (!found)
+		b->payloads[b->n++] = entry;
+}
+
+static void
+on_event(const chat_event *ev, void *arg)
+{
+	batch_add((bus_batch *) arg, ev);
+}
+
+/* relay_once sends what the ring holds now, in one transaction. */
+static void
+relay_once(bool lost)
+{
+	bus_batch	b;
+	HASHCTL		info;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = CHAT_EVENT_TEXT_MAX;
+	info.entrysize = CHAT_EVENT_TEXT_MAX;
+	info.hcxt = CurrentMemoryContext;
+	memset(&b, 0, sizeof(b));
+	b.seen = hash_create("chat bus payloads", 256, &info,
+						 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	b.payloads = palloc(BUS_MAX_PAYLOADS * sizeof(char *));
+	b.overflow = lost;
+	if (!chat_events_read(on_event, &b))
+		b.overflow = true;
+	if (b.n > 0 || b.overflow)
+	{
+		StartTransactionCommand();
+		if (b.overflow)
+			Async_Notify("chat", "x:");
+		else
+			for (int i = 0; i < b.n; i++)
+				Async_Notify("chat", b.payloads[i]);
+		CommitTransactionCommand();
+	}
+	hash_destroy(b.seen);
+	pfree(b.payloads);
+}
+
+void
+chat_bus_main(Datum arg)
+{
+	MemoryContext cxt;
+	Oid			db;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* the workers find chat.database first (worker.c, connect_database) */
+	while (!OidIsValid(db = chat_shared_database()))
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
+						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
+	pgstat_report_activity(STATE_IDLE, "relaying chat events to NOTIFY");
+	chat_events_attach(CHAT_EVENTS_RELAY_SLOT);
+	cxt = AllocSetContextCreate(TopMemoryContext, "chat bus",
+								ALLOCSET_DEFAULT_SIZES);
+
+	/* whatever happened before this start was not relayed */
+	MemoryContextSwitchTo(cxt);
+	relay_once(true);
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
+						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(cxt);
+		relay_once(false);
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(cxt);
+	}
+}
+
+void
+chat_bus_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* an ERROR (a full NOTIFY queue) ends it; it restarts with "x:" */
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "chat");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "chat_bus_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "chat bus relay");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "chat bus relay");
+	RegisterBackgroundWorker(&worker);
+}
