@@ -23,7 +23,7 @@ SELECT count(*) AS chat_functions FROM pg_proc
 WHERE proname LIKE 'chat\_%' OR pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname = 'chat');
 SELECT count(*) AS chat_tables FROM pg_class WHERE relname IN ('channels', 'channel_members', 'messages', 'message_versions');
 SELECT count(*) AS chat_types FROM pg_type WHERE typname IN ('channels', 'channel_members', 'messages', 'message_versions');
-SELECT count(*) AS chat_triggers FROM pg_trigger WHERE tgname LIKE '%notify%';
+SELECT count(*) AS chat_triggers FROM pg_trigger WHERE tgname LIKE '%notify%' OR tgname LIKE '%hint%';
 SELECT rolname FROM pg_roles WHERE rolname = 'chat_app';
 
 -- CREATE again: a clean, empty install, granted to the existing role.

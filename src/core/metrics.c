@@ -152,6 +152,9 @@ metrics_render(chat_server *srv, size_t *len)
 	counter(&b, "chat_deliveries_total",
 			"Message frames delivered to connections.", w, s->deliveries);
 	counter(&b, "chat_acks_total", "Acks sent.", w, s->acks);
+	counter(&b, "chat_resyncs_total",
+			"Times hints were lost and every subscription was re-read.", w,
+			s->resyncs);
 	add(&b, "# HELP chat_errors_total Error frames sent, by code.\n"
 		"# TYPE chat_errors_total counter\n");
 	for (int e = CHAT_E_BAD_REQUEST; e <= CHAT_E_INTERNAL; e++)

@@ -9,6 +9,8 @@ outbox with the same clientIds.  While they send, faults are injected:
   - abrupt client disconnects (the TCP connection aborted with sends in flight)
   - kill -9 of a worker (the postmaster crash-restarts every backend)
   - SIGTERM of a worker (that worker alone restarts)
+  - kill -9 of an application backend right after its chat_send committed
+    (the postmaster crash-restarts every backend, the event ring with them)
   - pg_ctl stop -m immediate, then pg_ctl start
   - all clients aborted at once
   - kill -9 of a worker again
@@ -448,6 +450,32 @@ class Run:
                             and len(self.worker_pids()) == 2, "the SIGTERMed worker back")
             await self.server_back(what, [victim], pm, all_new=True)
 
+    async def kill_app_backend(self):
+        """kill -9 of an application's backend right after its chat_send
+        committed: the postmaster restarts every backend (shared memory and
+        its event ring with them), and the committed message, whose hint may
+        never have been read, must still reach every member."""
+        pids = self.worker_pids()
+        pm = self.postmaster_pid()
+        ch, members = random.choice(self.members)
+        u = random.choice(members)
+        cid = str(uuid.uuid4())
+        content = "SQLCOMMIT-killed-%s" % cid[:8]
+        conn = self.cluster.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            victim = cur.fetchone()[0]
+            cur.execute("SELECT seq FROM chat_send(%s, %s, %s, %s)", (ch, u, content, cid))
+            cur.fetchone()
+        # returned, so committed (autocommit): it must be stored and delivered
+        self.churn.committed[cid] = (ch, u, content)
+        os.kill(victim, signal.SIGKILL)
+        conn.close()
+        what = "kill -9 of an application backend after its chat_send committed"
+        self.faults.append(what)
+        log("fault: %s (pid %d)" % (what, victim))
+        await self.server_back(what, pids, pm, all_new=True)
+
     async def immediate_stop(self):
         pids = self.worker_pids()
         data = self.cluster.data
@@ -487,6 +515,7 @@ class Run:
             await self.abort_clients(self.clients[:2], "abrupt disconnect of 2 clients")
             await self.kill_worker(signal.SIGKILL, "kill -9 of a worker")
             await self.kill_worker(signal.SIGTERM, "SIGTERM of a worker")
+            await self.kill_app_backend()
             await self.immediate_stop()
             await self.abort_clients(self.clients, "abrupt disconnect of every client")
             await self.kill_worker(signal.SIGKILL, "kill -9 of a worker, again")
