@@ -392,3 +392,26 @@ async def test_reconnect_storm_no_repeats_no_gaps(storm):
         for c in mine[u]:
             s = streams[u][c]
             assert s.last == want[c] and s.frames == want[c], (u, c, s.last, s.frames, want[c])
+
+
+async def test_resume_without_a_sync_starts_at_ready_after_the_handshake_timeout(storm):
+    """A client that asked to resume and never syncs is not held forever:
+    chat.handshake_timeout (3s here) after ready its channels go live from
+    ready's lastSeq, with what arrived meanwhile first."""
+    a, b = new_user("a"), new_user("b")
+    g = storm.group([a, b])
+    storm.send_sql(g, a, "one")
+    cb = await resume_client(storm, b)
+    try:
+        t0 = time.monotonic()
+        storm.send_sql(g, a, "two, while held")
+        await no_message_before_pong(cb, "held")
+        m = await cb.wait_message(g, timeout=10)
+        waited = time.monotonic() - t0
+        assert m["seq"] == 2 and m["content"] == "two, while held"
+        assert waited >= 2.0, "released after %.1fs, before the timeout" % waited
+        storm.send_sql(g, a, "three")
+        await cb.wait_message(g, lambda m: m["seq"] == 3)
+        assert messages(cb, g) == [2, 3]
+    finally:
+        await close_all(cb)
