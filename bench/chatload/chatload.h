@@ -51,6 +51,7 @@ typedef struct cl_config
 	double		storm_at;		/* seconds after start; < 0 = no storm */
 	int			storm_count;	/* 0 = every non-sender */
 	double		storm_down;
+	bool		storm_no_resume;	/* reconnect without ?resume=1 (1.0) */
 	char		ready_file[512];
 	int			token_ttl;
 	bool		json_full;		/* parse every frame with jansson */
@@ -113,6 +114,9 @@ typedef struct cl_result
 	/* reconnect storm */
 	uint64_t	storm_conns;
 	uint64_t	storm_replayed; /* messages received through sync */
+	uint64_t	storm_repeated; /* message frames at or below the position
+								 * the reconnect resumed from */
+	uint64_t	storm_resumed;	/* reconnects whose ready said resume */
 	uint64_t	storm_failed;
 	int64_t		storm_down_ns;	/* when the connections were closed */
 	int64_t		storm_up_ns;	/* when reconnecting started */

@@ -54,6 +54,7 @@ usage(FILE *f)
 		  "                       after the start, reconnect and sync them\n"
 		  "  --storm-count N      at most N of them (0 = all)\n"
 		  "  --storm-down S       seconds they stay away (1)\n"
+		  "  --storm-no-resume    reconnect as a 1.0 client (no ?resume=1)\n"
 		  "  --procs N            processes (0 = as the fd limit needs)\n"
 		  "  --per-addr N         connections per source address (20000)\n"
 		  "  --src-base ADDR      first source address (127.0.0.1)\n"
@@ -288,7 +289,7 @@ main(int argc, char **argv)
 	{
 		OPT_PORT = 256, OPT_HOST, OPT_PATH, OPT_SECRET, OPT_PREFIX, OPT_CHANNELS,
 		OPT_MEMBERS, OPT_SENDERS, OPT_RATE, OPT_WINDOW, OPT_SIZE, OPT_DURATION,
-		OPT_WARMUP, OPT_DRAIN, OPT_IDLE, OPT_STORM_AT, OPT_STORM_COUNT, OPT_STORM_DOWN,
+		OPT_WARMUP, OPT_DRAIN, OPT_IDLE, OPT_STORM_AT, OPT_STORM_COUNT, OPT_STORM_DOWN, OPT_STORM_NO_RESUME,
 		OPT_PROCS, OPT_PER_ADDR, OPT_SRC_BASE, OPT_SPREAD, OPT_CONC, OPT_RETRIES,
 		OPT_RAMP, OPT_READY_FILE, OPT_TTL, OPT_LABEL, OPT_WATCH, OPT_INJ_DROP, OPT_INJ_DUP, OPT_JSON_FULL, OPT_QUIET, OPT_SQL,
 		OPT_HELP
@@ -312,6 +313,7 @@ main(int argc, char **argv)
 		{"storm-at", required_argument, NULL, OPT_STORM_AT},
 		{"storm-count", required_argument, NULL, OPT_STORM_COUNT},
 		{"storm-down", required_argument, NULL, OPT_STORM_DOWN},
+		{"storm-no-resume", no_argument, NULL, OPT_STORM_NO_RESUME},
 		{"procs", required_argument, NULL, OPT_PROCS},
 		{"per-addr", required_argument, NULL, OPT_PER_ADDR},
 		{"src-base", required_argument, NULL, OPT_SRC_BASE},
@@ -379,6 +381,7 @@ main(int argc, char **argv)
 			case OPT_STORM_AT: cfg.storm_at = atof(optarg); break;
 			case OPT_STORM_COUNT: cfg.storm_count = atoi(optarg); break;
 			case OPT_STORM_DOWN: cfg.storm_down = atof(optarg); break;
+			case OPT_STORM_NO_RESUME: cfg.storm_no_resume = true; break;
 			case OPT_PROCS: cfg.procs = atoi(optarg); break;
 			case OPT_PER_ADDR: cfg.per_addr = atoi(optarg); break;
 			case OPT_SRC_BASE: snprintf(cfg.src_base, sizeof(cfg.src_base), "%s", optarg); break;
@@ -614,6 +617,8 @@ main(int argc, char **argv)
 		total.unacked == 0 && total.send_errors == 0 && total.lost_seqs == 0 &&
 		total.foreign == 0 && total.sync_mismatch == 0 &&
 		total.duplicate_acks == 0 && total.storm_failed == 0 &&
+		/* a server that resumes must repeat nothing; a 1.0 one may */
+		(total.storm_resumed == 0 || total.storm_repeated == 0) &&
 		total.http_errors == 0 && total.conns_ready == (uint64_t) total_conns;
 
 	if (!cfg.quiet)
@@ -655,12 +660,15 @@ main(int argc, char **argv)
 		if (cfg.storm_at >= 0)
 			printf("  storm: %llu connections closed; all ready after %.0f ms, "
 				   "all synced after %.0f ms, all caught up after %.0f ms; "
-				   "%llu messages replayed by sync, %llu failed to reconnect\n",
+				   "%llu messages replayed by sync, %llu repeated frames "
+				   "(%llu of the reconnects resumed), %llu failed to reconnect\n",
 				   (unsigned long long) total.storm_conns,
 				   since_ms(total.storm_ready_ns, total.storm_up_ns),
 				   since_ms(total.storm_synced_ns, total.storm_up_ns),
 				   since_ms(total.storm_caught_ns, total.storm_up_ns),
 				   (unsigned long long) total.storm_replayed,
+				   (unsigned long long) total.storm_repeated,
+				   (unsigned long long) total.storm_resumed,
 				   (unsigned long long) total.storm_failed);
 		if (cpu0_taken && cpu1_taken)
 		{
@@ -741,12 +749,14 @@ main(int argc, char **argv)
 	cpu_free(&cpu1);
 	if (cfg.storm_at >= 0)
 		json_object_set_new(out, "storm",
-							json_pack("{s:I,s:f,s:f,s:f,s:I,s:I}",
+							json_pack("{s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:I}",
 									  "conns", (json_int_t) total.storm_conns,
 									  "ready_ms", since_ms(total.storm_ready_ns, total.storm_up_ns),
 									  "synced_ms", since_ms(total.storm_synced_ns, total.storm_up_ns),
 									  "caught_up_ms", since_ms(total.storm_caught_ns, total.storm_up_ns),
 									  "replayed", (json_int_t) total.storm_replayed,
+									  "repeated", (json_int_t) total.storm_repeated,
+									  "resumed", (json_int_t) total.storm_resumed,
 									  "failed", (json_int_t) total.storm_failed));
 	json_object_set_new(out, "errors", total.errors);
 	line = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));

@@ -66,6 +66,8 @@ typedef struct conn
 	bool		dirty;
 	bool		was_ready;		/* got a ready at least once */
 	bool		resync;			/* next ready starts a sync from pos */
+	bool		resumed;		/* that ready said resume: nothing may come
+								 * before the sync's answer */
 	bool		storm_ready;
 	bool		storm_synced;
 	bool		storm_caught;
@@ -504,14 +506,26 @@ advance(conn *c, int64_t seq)
 {
 	if (c->state == S_SYNCING)
 	{
-		/* before synced: the sync's replay restarts the stream at pos */
+		/*
+		 * Before synced: the sync's answer continues the stream at pos.  A
+		 * frame at or below pos is a repeat on the wire (a 1.0 server sends
+		 * live frames before the answer, then restarts the stream); one
+		 * further ahead is a live frame that overtook the answer, which a
+		 * resuming server never sends.
+		 */
 		if (seq == c->pos + 1)
 		{
 			c->pos = seq;
 			P.r.storm_replayed++;
 		}
+		else if (seq <= c->pos)
+			P.r.storm_repeated++;
+		else if (c->resumed)
+			P.r.gaps++;
 		return false;
 	}
+	if (c->resync && seq <= c->pos)
+		P.r.storm_repeated++;
 	if (seq == c->pos + 1)
 	{
 		c->pos = seq;
@@ -647,6 +661,9 @@ on_ready(conn *c, json_t *j)
 	{
 		/* back after a storm: catch up from our own position */
 		c->state = S_SYNCING;
+		c->resumed = json_is_true(json_object_get(j, "resume"));
+		if (c->resumed)
+			P.r.storm_resumed++;
 		c->storm_ready = true;
 		if (P.now > P.r.storm_ready_ns)
 			P.r.storm_ready_ns = P.now;
@@ -902,10 +919,13 @@ on_connected(conn *c)
 	if (c->buf == NULL)
 		fatal("out of memory");
 	n = snprintf(c->buf, HS_BUF,
-				 "GET %s?token=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+				 "GET %s?token=%s%s HTTP/1.1\r\nHost: %s:%d\r\n"
 				 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 				 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-				 cfg->path, token, cfg->host, cfg->ports[0], c->key);
+				 cfg->path, token,
+				 /* a storm reconnect states its position before live frames */
+				 c->resync && !cfg->storm_no_resume ? "&resume=1" : "",
+				 cfg->host, cfg->ports[0], c->key);
 	w = send(c->fd, c->buf, (size_t) n, MSG_NOSIGNAL);
 	if (w != n)
 	{

@@ -273,7 +273,8 @@ hist_summary(const hist *h)
 	X(acked_total) X(deliveries_total) X(unacked) X(send_errors) \
 	X(error_frames) X(skipped_sends) X(streams) X(gaps) X(dups) \
 	X(incomplete) X(lost_seqs) X(foreign) X(duplicate_acks) \
-	X(sync_mismatch) X(storm_conns) X(storm_replayed) X(storm_failed)
+	X(sync_mismatch) X(storm_conns) X(storm_replayed) X(storm_failed) \
+	X(storm_repeated) X(storm_resumed)
 
 /* timestamps: the parent keeps the latest (max) of every proc */
 #define MAX_FIELDS(X) \

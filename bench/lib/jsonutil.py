@@ -82,6 +82,9 @@ def judge():
                     ("send_errors", "send errors"), ("unexpected_closes", "connections closed")):
         if j.get(k):
             why.append("%s %s" % (j[k], what))
+    st = j.get("storm") or {}
+    if st.get("resumed") and st.get("repeated"):
+        why.append("%s repeated frames after resuming" % st["repeated"])
     if j.get("conns_ready") != j.get("conns"):
         why.append("%s connections not ready" % ((j.get("conns") or 0) - (j.get("conns_ready") or 0)))
     if j.get("streams") != j.get("conns"):

@@ -162,6 +162,7 @@ def main():
                 ("all synced, ms", "storm.synced_ms", 0),
                 ("all caught up, ms", "storm.caught_up_ms", 0),
                 ("messages replayed by sync", "storm.replayed", 0),
+                ("repeated frames", "storm.repeated", 0),
                 ("send->receive p99 over the run", "lat.p99_ms", 2),
                 ("runs with nothing lost", "checks", 0)]
 

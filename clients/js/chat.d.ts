@@ -116,6 +116,12 @@ export interface ChatClientOptions {
 	rateLimit?: {perSecond?: number; burst?: number} | false;
 	/** Connect at once (default true). */
 	autoConnect?: boolean;
+	/**
+	 * Connect with ?resume=1 (default true): the server holds live messages
+	 * until the first sync has given this client's positions, so a
+	 * reconnect repeats no message frame. false: the 1.0 behaviour.
+	 */
+	resume?: boolean;
 }
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';

@@ -13,11 +13,15 @@
  *   outbox until its ack; after a reconnect it is sent again with the same
  *   clientId (the server answers a repeat with the first message);
  * - never loses or repeats a received message: each channel has a
- *   position (the last seq seen with nothing missing below it); after a
- *   reconnect it syncs every channel from there, pages through hasMore,
- *   and merges by seq, so "message" events come once per seq, in order;
+ *   position (the last seq seen with nothing missing below it); every
+ *   connection resumes (?resume=1): the server holds live messages until
+ *   the client's first sync has given those positions, so nothing comes
+ *   twice on the wire; it pages through hasMore, and still merges by seq
+ *   (a server without resume sends live frames at once), so "message"
+ *   events come once per seq, in order;
  * - optional persistence of the outbox and positions (a Storage-like
- *   adapter: localStorage in browsers);
+ *   adapter: localStorage in browsers), saved on pagehide too, so a reload
+ *   resumes from where the page was;
  * - per-channel state: messages ordered by seq, unread, online, typing.
  *
  * See docs/client.md for the API.
@@ -296,7 +300,7 @@ export class ChatClient extends Emitter {
 	 * options: url (ws://host:port/ws), token (a string, or a function
 	 * returning one or a promise of one), WebSocket, storage, storageKey,
 	 * reconnect {minDelayMs, maxDelayMs, factor, jitter}, heartbeatMs,
-	 * heartbeatTimeoutMs, connectTimeoutMs, autoConnect.
+	 * heartbeatTimeoutMs, connectTimeoutMs, autoConnect, resume.
 	 */
 	constructor(options = {}) {
 		super();
@@ -318,6 +322,7 @@ export class ChatClient extends Emitter {
 		this._heartbeatOpt = options.heartbeatMs || null;
 		this._heartbeatTimeoutOpt = options.heartbeatTimeoutMs || null;
 		this._connectTimeoutMs = options.connectTimeoutMs || 10000;
+		this._resume = options.resume !== false;
 		/* the server's defaults (chat.rate_limit, chat.rate_burst), with a margin */
 		this._rateOpt = options.rateLimit === undefined ? {} : options.rateLimit;
 		this._rate = null;
@@ -353,6 +358,9 @@ export class ChatClient extends Emitter {
 				}
 			};
 			globalThis.addEventListener('online', this._onOnline);
+			/* a reload must find the positions the page had reached */
+			this._onPageHide = () => this._saveNow();
+			globalThis.addEventListener('pagehide', this._onPageHide);
 		}
 		if (options.autoConnect !== false)
 			this.connect();
@@ -409,8 +417,10 @@ export class ChatClient extends Emitter {
 			clearTimeout(r.timer);
 			r.reject(new ChatError('closed', 'the client was closed'));
 		}
-		if (this._onOnline && typeof globalThis.removeEventListener === 'function')
+		if (this._onOnline && typeof globalThis.removeEventListener === 'function') {
 			globalThis.removeEventListener('online', this._onOnline);
+			globalThis.removeEventListener('pagehide', this._onPageHide);
+		}
 		this._saveNow();
 		this._setState('closed');
 	}
@@ -580,7 +590,8 @@ export class ChatClient extends Emitter {
 				return;
 			}
 		}
-		const url = this.url + (this.url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
+		const url = this.url + (this.url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) +
+			(this._resume ? '&resume=1' : '');
 		let ws;
 
 		try {
@@ -963,7 +974,13 @@ export class ChatClient extends Emitter {
 				this._removeChannel(ch.id);
 
 		this._setState('open');
-		this._sync(positions, changes);
+		/*
+		 * With resume the server sends no live message of these channels
+		 * before our first sync: it must go out even when no channel is
+		 * behind, and it releases the channels it does not name at ready's
+		 * lastSeq (where this client now stands in them).
+		 */
+		this._sync(positions, changes, f.resume === true);
 		for (const ch of this._channels.values())
 			if (ch._wantRead > ch.lastReadSeq)
 				this._sendFrame({type: 'read', channelId: ch.id, seq: ch._wantRead});
@@ -983,9 +1000,11 @@ export class ChatClient extends Emitter {
 		this._changed(null);
 	}
 
-	_sync(positions, changes) {
+	_sync(positions, changes, always = false) {
 		const ids = Object.keys(positions);
 
+		if (always && ids.length === 0)
+			this._sendFrame({type: 'sync', channels: {}});
 		for (let i = 0; i < ids.length; i += MAX_SYNC_CHANNELS) {
 			const frame = {type: 'sync', channels: {}};
 			const ch = {};

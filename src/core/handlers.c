@@ -80,9 +80,13 @@ on_send(chat_conn *c, chat_cmd *cmd)
 {
 	chat_server *srv = c->srv;
 	pending_send *p;
+	chat_sub   *s;
 
-	if (!rate_ok(c, cmd) || require_member(c, cmd, cmd->channel_id) == NULL)
+	if (!rate_ok(c, cmd) ||
+		(s = require_member(c, cmd, cmd->channel_id)) == NULL)
 		return false;
+	/* sending before stating a position: the stream starts at ready's */
+	hub_release(s);
 	if (srv->n_batch == srv->cap_batch)
 	{
 		size_t		ncap = srv->cap_batch ? srv->cap_batch * 2 : 64;
@@ -197,10 +201,29 @@ send_changes(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p,
 }
 
 /*
- * sync_one restarts delivery of one channel at last_seq: the missed
- * messages oldest first, the edits and deletes of older ones the client
- * asked about, then synced.  With hasMore the connection stays paused for
- * live messages until the client has paged up to the head.
+ * sync_from: where the answer to a sync from last_seq starts.  Every seq
+ * in (s->start, s->pos] has been sent on this connection, so a last_seq
+ * inside that range continues after s->pos and sends nothing twice.  A
+ * last_seq below s->start restarts the stream there (messages the
+ * connection never had come before ones it had: sending only those would
+ * reorder); one above s->pos moves the stream ahead.  A held channel
+ * (resume) has start == pos: nothing of it is ever sent twice.
+ */
+static int64_t
+sync_from(chat_sub *s, int64_t last_seq)
+{
+	if (last_seq >= s->start && last_seq <= s->pos)
+		return s->pos;
+	s->start = last_seq;
+	return last_seq;
+}
+
+/*
+ * sync_one answers one channel of a sync: the messages the connection has
+ * not been sent after last_seq, oldest first (sync_from), the edits and
+ * deletes of older ones the client asked about, then synced.  With
+ * hasMore the channel stays paused for live messages until the client has
+ * paged up to the head; without, live delivery continues from there.
  */
 static void
 sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
@@ -213,19 +236,21 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 	bool		more;
 	char	   *json;
 	chat_err	err;
-	int64_t		change;
+	int64_t		change,
+				from;
 
 	if (s == NULL)
 		return;
+	from = sync_from(s, p->last_seq);
 	err = srv->store.since(srv->store.ctx, p->channel_id, c->user->id,
-						   p->last_seq, SYNC_PAGE + 1, &msgs, &n);
+						   from, SYNC_PAGE + 1, &msgs, &n);
 	if (err != CHAT_OK)
 	{
 		send_error(c, err, "sync failed", NULL, cmd->ref);
 		return;
 	}
 	more = n > SYNC_PAGE;
-	s->pos = p->last_seq;
+	s->pos = from;
 	if (send_message_frames(c, s, msgs, more ? SYNC_PAGE : n) <
 		(more ? SYNC_PAGE : n))
 		more = true;
@@ -235,11 +260,12 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 		int64_t		newest = newest_seq(srv, p->channel_id, c->user->id);
 
 		if (s->pos > newest)
-			s->pos = newest;
+			s->pos = s->start = newest;
 	}
 	change = send_changes(c, cmd, p, p->last_seq, &more);
 	if (change < 0)
 		return;
+	s->held = false;
 	s->paused = more;
 	json = proto_synced(p->channel_id, s->pos, change, more, cmd->ref, &len);
 	conn_send_owned(c, json, len);
@@ -248,11 +274,18 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 		hub_announce(srv, p->channel_id, s->pos);
 }
 
+/*
+ * on_sync answers each channel in the frame's order.  The first sync of a
+ * connection that asked to resume also releases the channels it does not
+ * name, from ready's lastSeq.
+ */
 static void
 on_sync(chat_conn *c, chat_cmd *cmd)
 {
 	for (size_t i = 0; i < cmd->n_sync && c->state == CONN_WS; i++)
 		sync_one(c, cmd, &cmd->sync[i]);
+	if (c->hold_until_ms != 0 && c->state == CONN_WS)
+		hub_release_held(c);
 }
 
 static void

@@ -15,10 +15,10 @@
  *	  skipped.  A broken line is reported as soon as it is complete, without
  *	  waiting for the rest of the head.
  *
- *	  Of the query string only "token" is read (percent-decoded, '+' is not
- *	  a space); other parameters are ignored undecoded.  A token may come
- *	  from the query or from "Authorization: Bearer"; both at once must
- *	  agree.
+ *	  Of the query string only "token" (percent-decoded, '+' is not a space)
+ *	  and "resume" are read; other parameters are ignored undecoded.  A
+ *	  token may come from the query or from "Authorization: Bearer"; both
+ *	  at once must agree.
  */
 #include <string.h>
 
@@ -422,8 +422,9 @@ parse_header_line(const char *line, size_t n, http_request *req,
 }
 
 /*
- * parse_query reads the token parameter (at most one) from the query
- * string q[0..n).
+ * parse_query reads the token parameter (at most one) and the resume flag
+ * ("resume=1": the client states its positions before live delivery, see
+ * docs/protocol.md) from the query string q[0..n).
  */
 static http_parse_status
 parse_query(const char *q, size_t n, http_request *req, parse_state *st)
@@ -446,6 +447,14 @@ parse_query(const char *q, size_t n, http_request *req, parse_state *st)
 							sizeof(req->token)))
 				return HTTP_BAD_REQUEST;
 			st->seen_query_token = true;
+		}
+		else if (name_len == 6 && memcmp(q + pos, "resume", 6) == 0)
+		{
+			const char *val = eq ? eq + 1 : q + end;
+			size_t		vlen = (size_t) (q + end - val);
+
+			req->resume = (vlen == 1 && val[0] == '1') ||
+				(vlen == 4 && memcmp(val, "true", 4) == 0);
 		}
 		pos = end + 1;
 	}

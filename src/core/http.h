@@ -40,6 +40,7 @@ typedef struct http_request
 	bool		upgrade_websocket;	/* Upgrade: websocket (case-insensitive) */
 	bool		connection_upgrade; /* Connection header lists "upgrade" */
 	bool		http11;			/* HTTP/1.1 (not 1.0) */
+	bool		resume;			/* ?resume=1: live delivery waits for sync */
 } http_request;
 
 /*

@@ -182,6 +182,7 @@ hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos,
 	s->room = r;
 	s->conn = c;
 	s->pos = pos;
+	s->start = pos;
 	s->room_idx = r->n_subs;
 	r->subs[r->n_subs++] = s;
 	c->subs[c->n_subs++] = s;
@@ -311,6 +312,47 @@ hub_catch_up(chat_sub *s, int64_t upto)
 }
 
 /*
+ * hub_hold keeps every channel of c (a connection that asked to resume)
+ * from live delivery until the client has stated its positions with sync,
+ * or until until_ms: nothing may reach it before it said where it is.
+ */
+void
+hub_hold(chat_conn *c, int64_t until_ms)
+{
+	for (size_t i = 0; i < c->n_subs; i++)
+	{
+		c->subs[i]->held = true;
+		c->subs[i]->paused = true;
+	}
+	c->hold_until_ms = until_ms;
+}
+
+/*
+ * hub_release starts live delivery of a held channel from its position
+ * (ready's lastSeq unless a sync moved it): whatever arrived while it was
+ * held comes from the table first, in order.
+ */
+void
+hub_release(chat_sub *s)
+{
+	if (!s->held)
+		return;
+	s->held = false;
+	s->paused = false;
+	if (s->room->notified_seq > s->pos)
+		hub_catch_up(s, s->room->notified_seq);
+}
+
+/* hub_release_held releases every channel of c still held. */
+void
+hub_release_held(chat_conn *c)
+{
+	c->hold_until_ms = 0;
+	for (size_t i = 0; i < c->n_subs; i++)
+		hub_release(c->subs[i]);
+}
+
+/*
  * hub_resume catches a lagging connection up once its queue has drained:
  * every live channel from its position, until done or full again.
  */
@@ -418,6 +460,9 @@ hub_deliver_committed(chat_server *srv, const chat_message *m,
 
 	if (r == NULL)
 		return;
+	/* a held subscription, released later, must know this seq exists */
+	if (m->seq > r->notified_seq)
+		r->notified_seq = m->seq;
 	for (size_t j = 0; j < r->n_subs; j++)
 	{
 		chat_sub   *s = r->subs[j];

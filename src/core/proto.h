@@ -118,6 +118,7 @@ typedef struct proto_limits
 	int			max_message_bytes;
 	int			rate_limit;		/* send+typing frames per second, 0 = none */
 	int			rate_burst;
+	bool		resume;			/* live delivery waits for the first sync */
 } proto_limits;
 
 extern char *proto_ready(const char *user_id, const char *connection_id,

@@ -273,6 +273,8 @@ proto_ready(const char *user_id, const char *connection_id,
 	put_int(&w, "maxMessageBytes", limits->max_message_bytes);
 	put_int(&w, "rateLimit", limits->rate_limit);
 	put_int(&w, "rateBurst", limits->rate_burst);
+	if (limits->resume)
+		put_bool(&w, "resume", true);
 	jsonw_field(&w, "channels");
 	jsonw_raw(&w, "[", 1);
 	for (i = 0; i < n; i++)

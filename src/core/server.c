@@ -380,6 +380,9 @@ sweep(chat_server *srv)
 		}
 		if (c->state != CONN_WS)
 			continue;
+		/* a resuming client that never said where it is: start at ready's */
+		if (c->hold_until_ms != 0 && srv->now_ms >= c->hold_until_ms)
+			hub_release_held(c);
 		if (c->lagging && srv->now_ms - c->last_write_ms >= lag_grace(cfg))
 		{
 			/* its queue is full and nothing has left it: not reading */

@@ -29,7 +29,16 @@ typedef struct chat_sub
 	chat_conn  *conn;
 	size_t		room_idx;		/* index in room->subs */
 	int64_t		pos;			/* last seq sent on this connection */
+	/*
+	 * Where the connection's stream of this channel began: ready's or
+	 * joined's lastSeq, or the lastSeq of the sync that last restarted it.
+	 * Every seq in (start, pos] has been sent here, so a sync from a
+	 * lastSeq in [start, pos] needs to send nothing twice.
+	 */
+	int64_t		start;
 	bool		paused;			/* catching up via sync: no live delivery */
+	bool		held;			/* resume: no live delivery until the client
+								 * stated its position (hub_release) */
 	/*
 	 * The channel change (change_seq) that this connection made and was
 	 * answered for right away (on_edit_or_delete); the broadcast of that
@@ -45,7 +54,8 @@ struct chat_room
 	chat_sub  **subs;
 	size_t		n_subs;
 	size_t		cap_subs;
-	int64_t		notified_seq;	/* highest seq announced, not yet fetched */
+	int64_t		notified_seq;	/* highest seq known to exist (announced, or
+								 * committed here) */
 	int64_t		change_seen;	/* newest change_seq broadcast; -1 unknown */
 	bool		pending;		/* on srv->pending_rooms */
 	chat_room  *pending_next;
@@ -90,6 +100,8 @@ struct chat_conn
 	bool		on_resume;		/* on srv->resume */
 	chat_conn  *resume_next;
 	int64_t		last_write_ms;	/* last time bytes left the queue */
+	int64_t		hold_until_ms;	/* resume: channels held until the first
+								 * sync or this time; 0 when none are */
 	double		tokens;			/* rate limit bucket (sends, typing) */
 	int64_t		tokens_ms;		/* when the bucket was last filled */
 	uint32_t	events;			/* epoll events registered */
@@ -222,6 +234,9 @@ extern void hub_unsubscribe(chat_conn *c, chat_sub *s);
 extern chat_sub *hub_find_sub(chat_conn *c, const char *channel_id);
 extern chat_sub *hub_join_now(chat_conn *c, const char *channel_id);
 extern bool hub_catch_up(chat_sub *s, int64_t upto);
+extern void hub_hold(chat_conn *c, int64_t until_ms);
+extern void hub_release(chat_sub *s);
+extern void hub_release_held(chat_conn *c);
 extern bool hub_deliver_to(chat_sub *s, chat_frame *f, int64_t seq);
 extern void hub_resume(chat_conn *c);
 extern void hub_announce(chat_server *srv, const char *channel_id,

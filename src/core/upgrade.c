@@ -93,9 +93,14 @@ count_ip(chat_server *srv, const char *addr)
 	return n;
 }
 
-/* send_ready subscribes c to the user's channels and greets it. */
+/*
+ * send_ready subscribes c to the user's channels and greets it.  With
+ * resume (?resume=1) every channel is held: no live message goes out
+ * before the client's first sync said where it is, or before
+ * chat.handshake_timeout passed (then it starts at ready's lastSeq).
+ */
 static bool
-send_ready(chat_conn *c, const char *user_id)
+send_ready(chat_conn *c, const char *user_id, bool resume)
 {
 	chat_server *srv = c->srv;
 	chat_channel_info *chs = NULL;
@@ -109,6 +114,9 @@ send_ready(chat_conn *c, const char *user_id)
 	hub_attach(c, user_id);
 	for (size_t i = 0; i < n; i++)
 		hub_subscribe(c, chs[i].id, chs[i].last_seq, chs[i].last_change);
+	if (resume)
+		hub_hold(c, srv->now_ms + srv->cfg.handshake_timeout_ms);
+	limits.resume = resume;
 	limits.heartbeat_ms = srv->cfg.heartbeat_interval_ms;
 	limits.typing_timeout_ms = srv->cfg.typing_timeout_ms;
 	limits.typing_debounce_ms = srv->cfg.typing_debounce_ms;
@@ -228,7 +236,7 @@ do_upgrade(chat_conn *c, const http_request *req)
 	srv->n_ws++;
 	srv->stats.connections_open++;
 	srv->stats.connections_total++;
-	if (!send_ready(c, claims.sub))
+	if (!send_ready(c, claims.sub, req->resume))
 	{
 		conn_close(c, 1011, "could not load channels");
 		return;

@@ -231,7 +231,7 @@ encode_decoded(const chat_cmd *cmd)
 	char	   *online[2] = {(char *) "fuzz-user", cmd->token};
 	chat_channel_info ch;
 	size_t		len;
-	proto_limits limits = {1000, 3000, 500, 4096, 30, 100};
+	proto_limits limits = {1000, 3000, 500, 4096, 30, 100, false};
 
 	switch (cmd->type)
 	{

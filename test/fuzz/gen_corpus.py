@@ -445,6 +445,14 @@ def conn_seeds():
         "upgrade-then-session": upgrade() + text({"type": "sync", "channels": {C1: 0}})
                                 + send(C1, "hi") + text({"type": "ping", "ref": 1}) + wsframe(8),
         "upgrade-then-ping-frame": upgrade() + wsframe(9, b"early"),
+        # resume: channels held until the first sync; a send releases its own
+        "upgrade-resume-then-sync": upgrade(tok=token(claims()).decode() + "&resume=1")
+                                    + text({"type": "sync", "channels": {C1: 0},
+                                            "changes": {C1: 0}})
+                                    + send(C1, "hi") + text({"type": "sync", "channels": {C1: 0}}),
+        "upgrade-resume-send-first": upgrade(tok=token(claims()).decode() + "&resume=true")
+                                     + send(C2, "before any sync")
+                                     + text({"type": "sync", "channels": {}}),
         "upgrade-bearer": upgrade(tok="", extra="Authorization: Bearer %s\r\n"
                                   % token(claims()).decode()),
         "upgrade-expired-token": upgrade(tok=token(claims(exp=NOW - 60)).decode()),

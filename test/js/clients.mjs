@@ -83,3 +83,34 @@ export function checkStream(msgs, contents) {
 		problems.push('out of order');
 	return problems.slice(0, 10);
 }
+
+/*
+ * wireProblems checks the message frames c's connections carried for
+ * channelId (every frame, across reconnects, before the client merged
+ * them): each seq must come after every seq already on the wire (as a
+ * message or as the ack of a new send), and, for a receiver that sends
+ * nothing there, right after it.  Returns the problems found.
+ */
+export function wireProblems(c, channelId, {from = 0} = {}) {
+	let last = from;
+	const problems = [];
+
+	for (const f of c.seen.frames) {
+		if (f.type === 'ack' && f.channelId === channelId && !f.duplicate)
+			last = Math.max(last, f.seq);
+		if (f.type !== 'message' || f.message.channelId !== channelId)
+			continue;
+		const seq = f.message.seq;
+
+		if (seq <= last)
+			problems.push(`repeat: ${seq} after ${last}`);
+		else if (seq !== last + 1)
+			problems.push(`gap: ${seq} after ${last}`);
+		last = Math.max(last, seq);
+	}
+	return problems.slice(0, 10);
+}
+
+/* wireMessages lists the seqs of the message frames c received in channelId. */
+export const wireMessages = (c, channelId) => c.seen.frames
+	.filter((f) => f.type === 'message' && f.message.channelId === channelId).map((f) => f.message.seq);

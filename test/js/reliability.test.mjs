@@ -3,14 +3,16 @@
  * message: connections killed in the middle of bursts of sends (the TCP
  * socket destroyed; the worker stopped and restarted), a connection that
  * goes silent, a long absence synced page by page, an outbox that outlives
- * the client, tokens that expire.
+ * the client, tokens that expire.  The application must see every message
+ * once and in order, and the wire must carry no repeated message frame
+ * (the client resumes: docs/protocol.md, "Resuming without repeats").
  */
 import assert from 'node:assert/strict';
 import {after, before, test} from 'node:test';
 
 import WebSocket from 'ws';
 
-import {checkStream, client, closeAll, memoryStorage, open, received} from './clients.mjs';
+import {checkStream, client, closeAll, memoryStorage, open, received, wireMessages, wireProblems} from './clients.mjs';
 import {channel, killWorker, lit, sql, token, users, waitFor, waitReady} from './harness.mjs';
 import {startProxy} from './proxy.mjs';
 
@@ -65,7 +67,10 @@ async function checkDelivered(ch, sender, receivers, contents, acks) {
 	for (const r of receivers) {
 		assert.deepEqual(checkStream(received(r, ch), contents), [], `${r.userId}: exactly once, in order`);
 		assert.deepEqual(r.channel(ch).messages.map((m) => m.content), contents, `${r.userId}: channel state`);
+		assert.deepEqual(wireProblems(r, ch), [], `${r.userId}: no repeated frame on the wire`);
+		assert.equal(wireMessages(r, ch).length, n, `${r.userId}: one message frame per message`);
 	}
+	assert.deepEqual(wireProblems(sender, ch), [], 'sender: no repeated frame on the wire');
 	assert.deepEqual(sender.channel(ch).messages.map((m) => m.content), contents, 'sender: channel state');
 	assert.deepEqual(sender.channel(ch).messages.map((m) => m.seq), contents.map((_, i) => i + 1));
 	const db = await sql(`SELECT count(*) || ' ' || count(DISTINCT client_id) || ' ' || max(seq)
@@ -195,11 +200,12 @@ test('a long absence is synced page by page (hasMore) from the stored position, 
 		what: `the backlog (${received(again, ch).length} of ${want.length})`});
 	assert.deepEqual(checkStream(received(again, ch), want), []);
 	assert.equal(received(again, ch)[0].seq, 2, 'resumed right after the stored position');
+	assert.deepEqual(wireProblems(again, ch, {from: 1}), [], 'no repeated frame on the wire');
 	assert.ok(synced >= 3, `paged through hasMore (${synced} synced frames)`);
 	assert.equal(again.channel(ch).unread, 1 + n + live.length, 'nothing was marked read');
 });
 
-test('live messages that overtake the sync wait for it: the gap is filled, then all in order', async () => {
+test('without resume (a 1.0 server), live messages that overtake the sync wait for it: the gap is filled, then all in order', async () => {
 	const [a, b] = users('alex', 'sam');
 	const ch = await channel('group', 'race', [a, b]);
 	const storage = memoryStorage();
@@ -223,7 +229,7 @@ test('live messages that overtake the sync wait for it: the gap is filled, then 
 				super.send(data, ...rest);
 		}
 	}
-	const again = await client(b, {storage, WebSocket: HoldSync});
+	const again = await client(b, {storage, WebSocket: HoldSync, resume: false});
 
 	await waitFor(() => again.state === 'open' && held.length === 1, {what: 'ready, with the sync held back'});
 	await ca.send(ch, 'live');
@@ -235,6 +241,84 @@ test('live messages that overtake the sync wait for it: the gap is filled, then 
 	await waitFor(() => received(again, ch).length === 4, {what: 'the gap filled'});
 	assert.deepEqual(checkStream(received(again, ch), ['missed 1', 'missed 2', 'missed 3', 'live']), []);
 	assert.deepEqual(again.channel(ch).messages.map((m) => m.seq), [2, 3, 4, 5]);
+});
+
+test('resuming, a live message waits on the server for the sync: the wire carries the missed ones, then it, once each', async () => {
+	const [a, b] = users('alex', 'sam');
+	const ch = await channel('group', 'resume', [a, b]);
+	const storage = memoryStorage();
+	const first = await open(b, {storage});
+	const ca = await open(a);
+
+	await ca.send(ch, 'before');
+	await waitFor(() => received(first, ch).length === 1, {what: 'first delivery'});
+	first.close();	/* a reload: the next client starts from storage */
+	for (const t of ['missed 1', 'missed 2', 'missed 3'])
+		await ca.send(ch, t);
+
+	/* the client's sync is kept back until a live message has been stored */
+	const held = [];
+	let holding = true;
+	class HoldSync extends WebSocket {
+		send(data, ...rest) {
+			if (holding && String(data).includes('"type":"sync"'))
+				held.push(() => super.send(data, ...rest));
+			else
+				super.send(data, ...rest);
+		}
+	}
+	const again = await client(b, {storage, WebSocket: HoldSync});
+
+	await waitFor(() => again.state === 'open' && held.length === 1, {what: 'ready, with the sync held back'});
+	await ca.send(ch, 'live');	/* acked: on a 1.0 server b would have it on the wire now */
+	holding = false;
+	held.shift()();
+	await waitFor(() => received(again, ch).length === 4, {what: 'the missed ones and the live one'});
+	assert.deepEqual(checkStream(received(again, ch), ['missed 1', 'missed 2', 'missed 3', 'live']), []);
+	assert.deepEqual(wireMessages(again, ch), [2, 3, 4, 5], 'the wire: in order, once each');
+	assert.equal(again.channel(ch).lastSeq, 5);
+	assert.equal(again.seen.frames.find((f) => f.type === 'ready').resume, true, 'the server resumes');
+});
+
+test('a reload resumes from the position saved on pagehide: no message frame twice', async () => {
+	const [a, b] = users('alex', 'sam');
+	const ch = await channel('group', 'reload', [a, b]);
+	const storage = memoryStorage();
+	let writes = 0;
+	const counted = {...storage, setItem: (k, v) => {
+		writes++;
+		storage.setItem(k, v);
+	}};
+	/* a browser window's events, which Node does not have */
+	const win = new EventTarget();
+
+	globalThis.addEventListener = win.addEventListener.bind(win);
+	globalThis.removeEventListener = win.removeEventListener.bind(win);
+	try {
+		const page = await open(b, {storage: counted});
+		const ca = await open(a);
+
+		for (let i = 1; i <= 5; i++)
+			await ca.send(ch, `seen ${i}`);
+		await waitFor(() => received(page, ch).length === 5, {what: 'five seen'});
+		const before = writes;
+
+		win.dispatchEvent(new Event('pagehide'));
+		assert.equal(writes, before + 1, 'pagehide saved at once');
+		assert.equal(JSON.parse(storage.getItem(`chat:${b}`)).channels.find((c) => c.id === ch).lastSeq, 5);
+		page.close();
+		await ca.send(ch, 'while reloading');
+		const again = await open(b, {storage});
+
+		await waitFor(() => received(again, ch).length === 1, {what: 'the one missed'});
+		await ca.send(ch, 'after');
+		await waitFor(() => received(again, ch).length === 2, {what: 'live again'});
+		assert.deepEqual(wireMessages(again, ch), [6, 7], 'nothing the page had seen came again');
+		assert.deepEqual(checkStream(received(again, ch), ['while reloading', 'after']), []);
+	} finally {
+		delete globalThis.addEventListener;
+		delete globalThis.removeEventListener;
+	}
 });
 
 test('the outbox outlives the client: restored from storage and sent with the same clientId', async () => {

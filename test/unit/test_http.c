@@ -317,6 +317,30 @@ test_token_sources(void)
 }
 
 /*
+ * test_resume_flag: ?resume=1 (or true) asks for held live delivery;
+ * anything else, or no flag, keeps the 1.0 behaviour.
+ */
+static void
+test_resume_flag(void)
+{
+	CHECK(parse("GET /ws?token=t&resume=1 HTTP/1.1\r\n\r\n") == HTTP_COMPLETE);
+	CHECK(req.resume);
+	CHECK_STR(req.token, "t");
+	CHECK(parse("GET /ws?resume=true&token=t HTTP/1.1\r\n\r\n") ==
+		  HTTP_COMPLETE);
+	CHECK(req.resume);
+	CHECK(parse("GET /ws?token=t HTTP/1.1\r\n\r\n") == HTTP_COMPLETE);
+	CHECK(!req.resume);
+	CHECK(parse("GET /ws?resume=0 HTTP/1.1\r\n\r\n") == HTTP_COMPLETE);
+	CHECK(!req.resume);
+	CHECK(parse("GET /ws?resume HTTP/1.1\r\n\r\n") == HTTP_COMPLETE);
+	CHECK(!req.resume);
+	CHECK(parse("GET /ws?resumes=1&xresume=1 HTTP/1.1\r\n\r\n") ==
+		  HTTP_COMPLETE);
+	CHECK(!req.resume);
+}
+
+/*
  * test_long_token: a token of most of the head still fits req.token.
  */
 static void
@@ -526,6 +550,7 @@ main(void)
 	RUN(test_header_case_and_duplicates);
 	RUN(test_upgrade_flags);
 	RUN(test_token_sources);
+	RUN(test_resume_flag);
 	RUN(test_long_token);
 	RUN(test_limits);
 	RUN(test_ws_accept);

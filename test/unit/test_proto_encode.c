@@ -285,8 +285,8 @@ test_encode_ready(void)
 	json_t	   *j;
 	json_t	   *arr;
 
-	proto_limits lim = {30000, 3000, 2000, 16384, 30, 100};
-	proto_limits small = {1, 2, 3, 4, 0, 1};
+	proto_limits lim = {30000, 3000, 2000, 16384, 30, 100, false};
+	proto_limits small = {1, 2, 3, 4, 0, 1, true};
 
 	sample_channel(&ch[0], "dispatch", 2);
 	sample_channel(&ch[1], NULL, 0);
@@ -301,6 +301,7 @@ test_encode_ready(void)
 	CHECK(jint(j, "maxMessageBytes") == 16384);
 	CHECK(jint(j, "rateLimit") == 30);
 	CHECK(jint(j, "rateBurst") == 100);
+	CHECK(json_object_get(j, "resume") == NULL);	/* only when asked */
 	arr = json_object_get(j, "channels");
 	CHECK(json_array_size(arr) == 2);
 	check_channel(json_array_get(arr, 0), "dispatch", 2);
@@ -309,6 +310,7 @@ test_encode_ready(void)
 	j = parse(proto_ready("u", "c", &small, NULL, 0, &len), &len);
 	CHECK(json_is_array(json_object_get(j, "channels")) &&
 		  json_array_size(json_object_get(j, "channels")) == 0);
+	CHECK(json_is_true(json_object_get(j, "resume")));
 	json_decref(j);
 	chat_channel_info_clear(&ch[0]);
 	chat_channel_info_clear(&ch[1]);
