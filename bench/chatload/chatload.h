@@ -1,6 +1,6 @@
 /*
  * chatload.h
- *	  A WebSocket load generator for the chat protocol (CONTRACT.md section 4)
+ *	  A WebSocket load generator for the chat protocol (docs/protocol.md)
  *	  that also checks what it measures: every receiver's per-channel stream
  *	  must be complete, gap-free and in seq order.
  *

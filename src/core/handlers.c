@@ -1,6 +1,6 @@
 /*
  * handlers.c
- *	  One function per client frame type (CONTRACT.md section 4), plus the
+ *	  One function per client frame type (docs/protocol.md), plus the
  *	  group commit of the sends collected during a loop iteration.  Every
  *	  failure becomes an error frame on that connection; nothing here closes
  *	  other connections or gives up on the loop.
@@ -430,7 +430,7 @@ on_refresh(chat_conn *c, chat_cmd *cmd)
 	}
 	if (claims.exp > c->token_exp)
 		c->token_exp = claims.exp;
-	/* (clients/js) len must be set before it is passed: two statements */
+	/* len must be set before it is passed: two statements */
 	json = proto_pong(cmd->ref, &len);
 	conn_send_owned(c, json, len);
 }
@@ -491,7 +491,7 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 			break;
 		case CMD_PING:
 			{
-				/* (clients/js) olen is only set by proto_pong: call it first */
+				/* olen is only set by proto_pong: call it first */
 				char	   *pong = proto_pong(cmd.ref, &olen);
 
 				conn_send_owned(c, pong, olen);

@@ -3,7 +3,7 @@
  *	  What the worker's port writes back over HTTP: the Sec-WebSocket-Accept
  *	  key (RFC 6455 section 4.2.2), the 101 that completes an upgrade, and
  *	  small complete responses such as /healthz, /metrics and the JSON error
- *	  bodies of CONTRACT.md section 4 ({"error":..,"reason":..}).
+ *	  bodies of docs/protocol.md ({"error":..,"reason":..}).
  *
  *	  Every builder writes into the caller's buffer, adds a NUL, and returns
  *	  the length without it, or -1 without a partial response being usable

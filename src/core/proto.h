@@ -1,8 +1,9 @@
 /*
  * proto.h
- *	  The WebSocket protocol's JSON (CONTRACT.md section 4): client frames
- *	  decoded into a tagged struct, server frames encoded to text.  jansson
- *	  is used only inside proto.c (its names clash with PostgreSQL's).
+ *	  The WebSocket protocol's JSON (docs/protocol.md): client frames
+ *	  decoded into a tagged struct (proto_decode.c, the only user of
+ *	  jansson here: its names clash with PostgreSQL's), server frames
+ *	  encoded to text (proto_encode.c, through jsonw.c).
  */
 #ifndef CHAT_PROTO_H
 #define CHAT_PROTO_H

@@ -1,6 +1,6 @@
 /*
  * proto_decode.c
- *	  Client frames (CONTRACT.md section 4) decoded into a chat_cmd.
+ *	  Client frames (docs/protocol.md) decoded into a chat_cmd.
  *
  *	  jansson parses the frame with JSON_REJECT_DUPLICATES, which also
  *	  refuses invalid UTF-8, lone surrogates, numbers out of range (1e400,

@@ -1,6 +1,6 @@
 /*
  * proto_encode.c
- *	  Server frames of CONTRACT.md section 4, written as compact JSON text.
+ *	  Server frames of docs/protocol.md, written as compact JSON text.
  *
  *	  No JSON tree is built: every frame is concatenated by the jsonw writer,
  *	  which escapes strings and keeps UTF-8 as it is.  The broadcast path is

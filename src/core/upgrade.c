@@ -285,7 +285,7 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 			return;
 		}
 	{
-		/* (clients/js) the demo page and the JS client, embedded by tools/embed-assets */
+		/* the demo page and the JS client, embedded by tools/embed-assets */
 		const web_asset *a = web_asset_find(req->path);
 
 		if (a != NULL)

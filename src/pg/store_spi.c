@@ -91,7 +91,7 @@ copy_ts(char *dst, const char *src)
 	snprintf(dst, CHAT_TS_LEN, "%s", src ? src : "");
 }
 
-/* row_to_message copies one MSG_COLS row (starting at column first). */
+/* row_to_message copies row `row` of the last query (MSG_COLS) into m. */
 static void
 row_to_message(int row, chat_message *m)
 {
@@ -238,11 +238,6 @@ xact_commit(void)
 }
 
 /*
- * map_error turns a caught ERROR into the protocol's code, logging what
- * the client will not see.  Must be called in PG_CATCH after switching out
- * of ErrorContext.
- */
-/*
  * batch_failure classifies the failure of a set-based batch.  Almost any
  * error there is some item's doing (a non-member, a bad reply_to, a key
  * another transaction is storing right now), and the per-item path finds
@@ -268,6 +263,10 @@ batch_failure(ErrorData *ed)
 	}
 }
 
+/*
+ * classify_error turns a caught ERROR into the protocol's code (and the
+ * reason the client may see into msg).
+ */
 static chat_err
 classify_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 {
@@ -310,7 +309,8 @@ classify_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 
 /*
  * map_error classifies a caught ERROR and logs what the client will not
- * see.  The message is the server's own (never content or a token).
+ * see.  The message is the server's own (never content or a token).  Must
+ * be called in PG_CATCH after switching out of ErrorContext.
  */
 static chat_err
 map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
@@ -323,7 +323,10 @@ map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 	return err;
 }
 
-/* Arguments and outcome of one store call run by guarded(). */
+/*
+ * The work of one store call: arg carries its arguments and outcome.
+ * guarded() runs it inside a transaction and catches its ERROR.
+ */
 typedef void (*store_body) (void *arg);
 
 /*

@@ -72,7 +72,7 @@ async def test_edit_over_websocket_reaches_every_member(live):
 
 async def test_the_editing_connection_gets_one_answer_with_its_ref(live):
     """Any client frame may carry "ref", and the answer carries it
-    (CONTRACT.md 4): the connection that edits or deletes gets its
+    (docs/protocol.md): the connection that edits or deletes gets its
     message_updated / message_deleted with the ref, once; the other
     connections get the broadcast without it.  An edit that changes nothing
     and a second delete are answered too (and announce nothing)."""

@@ -234,7 +234,7 @@ def pump(raw, answer_close):
 async def test_worker_restart_tells_the_other_workers(two):
     """x's only connection is on worker 1 and x is typing; o is on worker 0.
     SIGTERM worker 1: x's last connection closes, so o must get presence
-    offline and typing_stopped for x (CONTRACT.md: offline "when the last
+    offline and typing_stopped for x (docs/protocol.md: offline "when the last
     one closes"; issue 4: typing_stopped "when the user's last connection
     closes").  x's client is slow to answer the close frame (it answers
     pings, but not the close), as a client on a poor network would be."""
