@@ -7,7 +7,7 @@ pkgs=(
   postgresql-15 postgresql-server-dev-15 libwslay-dev libssl-dev libjansson-dev
   libkrb5-dev gcc make
   python3 python3-pytest python3-websockets python3-psycopg2 python3-jwt
-  clang-14 libclang-rt-14-dev redis-server
+  clang-14 libclang-rt-14-dev redis-server cppcheck pg-bsd-indent
   chromium
 )
 # Node.js 20 and npm (the JS client, browser and demo tests): the machine may
