@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/server_int.h"
+#include "core/vec.h"
 
 /* Largest page read from the table for one delivery step. */
 #define HUB_FETCH_PAGE 500
@@ -75,14 +76,12 @@ void
 hub_attach(chat_conn *c, const char *user_id)
 {
 	chat_user  *u = hub_user(c->srv, user_id, true);
-	chat_conn **nc;
 
 	if (u == NULL)
 		return;
-	nc = realloc(u->conns, (u->n_conns + 1) * sizeof(chat_conn *));
-	if (nc == NULL)
+	if (vec_reserve((void **) &u->conns, &u->cap_conns, u->n_conns + 1,
+					sizeof(chat_conn *)) != 0)
 		return;
-	u->conns = nc;
 	u->conns[u->n_conns++] = c;
 	c->user = u;
 	if (c->srv->store.presence &&
@@ -130,25 +129,6 @@ hub_find_sub(chat_conn *c, const char *channel_id)
 	return NULL;
 }
 
-static int
-grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t		ncap;
-	void	   *n;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 4;
-	while (ncap < need)
-		ncap *= 2;
-	n = realloc(*arr, ncap * elem);
-	if (n == NULL)
-		return -1;
-	*arr = n;
-	*cap = ncap;
-	return 0;
-}
-
 chat_sub *
 hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos,
 			  int64_t last_change)
@@ -163,9 +143,9 @@ hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos,
 		return NULL;
 	s = calloc(1, sizeof(chat_sub));
 	if (s == NULL ||
-		grow((void **) &r->subs, &r->cap_subs, r->n_subs + 1,
+		vec_reserve((void **) &r->subs, &r->cap_subs, r->n_subs + 1,
 			 sizeof(chat_sub *)) != 0 ||
-		grow((void **) &c->subs, &c->cap_subs, c->n_subs + 1,
+		vec_reserve((void **) &c->subs, &c->cap_subs, c->n_subs + 1,
 			 sizeof(chat_sub *)) != 0)
 	{
 		free(s);
@@ -776,11 +756,8 @@ hub_resync_user(chat_server *srv, chat_user *u)
 void
 hub_resync_members(chat_server *srv)
 {
-	for (size_t i = 0; i < srv->users.cap; i++)
-	{
-		chat_user  *u = srv->users.slots[i].value;
+	chat_user  *u;
 
-		if (srv->users.slots[i].key != NULL && u != NULL)
-			hub_resync_user(srv, u);
-	}
+	map_foreach(&srv->users, i, u)
+		hub_resync_user(srv, u);
 }

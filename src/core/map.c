@@ -151,3 +151,11 @@ map_del(chat_map *m, const char *key)
 	m->used--;
 	return v;
 }
+
+void *
+map_value_at(const chat_map *m, size_t i)
+{
+	const map_slot *s = &m->slots[i];
+
+	return s->key != NULL && s->key != MAP_TOMBSTONE ? s->value : NULL;
+}

@@ -30,4 +30,16 @@ extern int	map_put(chat_map *m, const char *key, void *value);
 /* map_del removes key and returns its value (NULL if absent). */
 extern void *map_del(chat_map *m, const char *key);
 
+/* map_value_at is slot i's value, or NULL for an empty or deleted slot. */
+extern void *map_value_at(const chat_map *m, size_t i);
+
+/*
+ * map_foreach(m, i, v) runs the statement after it with v set to each live
+ * value of m.  The body may map_del the current key (a deletion leaves a
+ * tombstone and moves nothing) but must not map_put.
+ */
+#define map_foreach(m, i, v) \
+	for (size_t i = 0; i < (m)->cap; i++) \
+		if (((v) = map_value_at((m), i)) != NULL)
+
 #endif							/* CHAT_MAP_H */

@@ -22,6 +22,7 @@
 
 #include "core/server_int.h"
 #include "core/tls.h"
+#include "core/vec.h"
 
 #define EVENTS_PER_WAIT 256
 /* a connection silent this long gives up its wslay context (conn_hibernate) */
@@ -188,18 +189,11 @@ chat_server_event(chat_server *srv, const chat_event *ev)
 		chat_server_resync(srv);
 		return true;
 	}
-	if (srv->n_events == srv->cap_events)
+	if (vec_reserve((void **) &srv->events, &srv->cap_events,
+					srv->n_events + 1, sizeof(chat_event)) != 0)
 	{
-		size_t		ncap = srv->cap_events ? srv->cap_events * 2 : 64;
-		chat_event *ne = realloc(srv->events, ncap * sizeof(chat_event));
-
-		if (ne == NULL)
-		{
-			chat_server_resync(srv);
-			return true;
-		}
-		srv->events = ne;
-		srv->cap_events = ncap;
+		chat_server_resync(srv);
+		return true;
 	}
 	srv->events[srv->n_events++] = *ev;
 	return true;
@@ -296,16 +290,9 @@ srv_publish(chat_server *srv, const chat_event *ev)
 {
 	if (srv->store.publish == NULL)
 		return;
-	if (srv->n_outbox == srv->cap_outbox)
-	{
-		size_t		ncap = srv->cap_outbox ? srv->cap_outbox * 2 : 16;
-		chat_event *no = realloc(srv->outbox, ncap * sizeof(chat_event));
-
-		if (no == NULL)
-			return;				/* ephemeral: losing one is harmless */
-		srv->outbox = no;
-		srv->cap_outbox = ncap;
-	}
+	if (vec_reserve((void **) &srv->outbox, &srv->cap_outbox,
+					srv->n_outbox + 1, sizeof(chat_event)) != 0)
+		return;					/* ephemeral: losing one is harmless */
 	srv->outbox[srv->n_outbox++] = *ev;
 }
 
@@ -332,16 +319,13 @@ chat_server_resync(chat_server *srv)
 static void
 resync_everything(chat_server *srv)
 {
+	chat_room  *r;
+
 	srv->resync_all = false;
 	srv->stats.resyncs++;
 	hub_resync_members(srv);
-	for (size_t i = 0; i < srv->rooms.cap; i++)
-	{
-		map_slot   *slot = &srv->rooms.slots[i];
-
-		if (slot->key != NULL && slot->value != NULL)
-			hub_room_resync(srv, slot->value);
-	}
+	map_foreach(&srv->rooms, i, r)
+		hub_room_resync(srv, r);
 }
 
 /*

@@ -67,6 +67,7 @@ struct chat_user
 	char	   *id;
 	chat_conn **conns;
 	size_t		n_conns;
+	size_t		cap_conns;
 };
 
 typedef enum conn_state

@@ -123,17 +123,14 @@ typing_stop(chat_server *srv, const char *channel_id, const char *user_id)
 void
 typing_stop_user(chat_server *srv, const char *user_id)
 {
-	for (size_t i = 0; i < srv->typing.cap; i++)
-	{
-		map_slot   *slot = &srv->typing.slots[i];
-		typing_entry *e = slot->value;
+	typing_entry *e;
 
-		if (e && strcmp(e->user_id, user_id) == 0)
+	map_foreach(&srv->typing, i, e)
+		if (strcmp(e->user_id, user_id) == 0)
 		{
 			broadcast(srv, e->channel_id, e->user_id, 0);
 			typing_drop(srv, e);
 		}
-	}
 }
 
 /*
@@ -144,15 +141,12 @@ int64_t
 typing_expire(chat_server *srv)
 {
 	int64_t		next = -1;
+	typing_entry *e;
 
 	if (srv->typing.used == 0)
 		return -1;
-	for (size_t i = 0; i < srv->typing.cap; i++)
+	map_foreach(&srv->typing, i, e)
 	{
-		typing_entry *e = srv->typing.slots[i].value;
-
-		if (e == NULL)
-			continue;
 		if (e->expires_ms <= srv->now_ms)
 		{
 			broadcast(srv, e->channel_id, e->user_id, 0);
@@ -177,15 +171,12 @@ typing_remote(chat_server *srv, const chat_event *ev)
 void
 typing_destroy(chat_server *srv)
 {
-	for (size_t i = 0; i < srv->typing.cap; i++)
-	{
-		typing_entry *e = srv->typing.slots[i].value;
+	typing_entry *e;
 
-		if (e)
-		{
-			free(e->user_id);
-			free(e);
-		}
+	map_foreach(&srv->typing, i, e)
+	{
+		free(e->user_id);
+		free(e);
 	}
 	map_destroy(&srv->typing);
 }
