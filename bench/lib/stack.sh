@@ -13,7 +13,7 @@
 #   mem_rollup PID                           "rss_kB pss_kB" from smaps_rollup
 #   kernel_mem                               "sockstat_tcp_kB slab_kB"
 
-BENCH_SECRET=${BENCH_SECRET:-bench-secret-$$-$RANDOM}
+BENCH_SECRET=${BENCH_SECRET:-bench-secret-0123456789abcdef-$$-$RANDOM}
 STACK_PIDS=()
 CL_DIR=
 
