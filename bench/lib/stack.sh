@@ -44,6 +44,7 @@ chat.jwt_secret = '$BENCH_SECRET'
 chat.port = @CHAT_PORT@
 chat.workers = $workers
 chat.rate_limit = 0
+chat.user_rate_limit = 0
 chat.heartbeat_interval = '30s'
 chat.heartbeat_timeout = '120s'
 $extra") || return 1
