@@ -98,7 +98,9 @@ def test_half_open_flood_from_one_address_is_refused_cleanly(hs):
     head, _, body = refused[0].partition(b"\r\n\r\n")
     assert b"Connection: close" in head
     assert json.loads(body)["error"] == "too_many_connections"
-    assert growth < 20 * 1024
+    with open("/proc/%d/maps" % hs.pid0) as f:
+        asan = "libasan" in f.read()          # test/asan: the quarantine holds freed memory
+    assert asan or growth < 20 * 1024, growth
     # a normal client (another address) connects meanwhile, and quickly
     u = new_user("hs")
     t0 = time.monotonic()
