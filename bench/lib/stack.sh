@@ -13,7 +13,7 @@
 #   mem_rollup PID                           "rss_kB pss_kB" from smaps_rollup
 #   kernel_mem                               "sockstat_tcp_kB slab_kB"
 
-BENCH_SECRET=${BENCH_SECRET:-bench-secret-$$-$RANDOM}
+BENCH_SECRET=${BENCH_SECRET:-bench-secret-0123456789abcdef-$$-$RANDOM}
 STACK_PIDS=()
 CL_DIR=
 
@@ -44,6 +44,7 @@ chat.jwt_secret = '$BENCH_SECRET'
 chat.port = @CHAT_PORT@
 chat.workers = $workers
 chat.rate_limit = 0
+chat.user_rate_limit = 0
 chat.heartbeat_interval = '30s'
 chat.heartbeat_timeout = '120s'
 $extra") || return 1

@@ -22,9 +22,40 @@
 #include "core/server_int.h"
 #include "core/tls.h"
 
-#define CONN_READ_CHUNK 16384
+/* The request head buffer starts small and doubles up to HTTP_MAX_HEAD. */
+#define HEAD_FIRST_ALLOC 2048
+
+/*
+ * What one connection may read in one pass of the loop, so that a client
+ * sending flat out cannot hold the loop while others wait (a ping flood
+ * made another client's ping take a second).  Past it the connection is
+ * served again in the next pass (srv->read_again).
+ */
+#define READ_BUDGET_BYTES 65536
+#define READ_BUDGET_FRAMES 256
+
+/*
+ * wslay queues a pong for every ping, outside chat.max_outbound_bytes.  A
+ * connection with this many control frames unsent stops being read until
+ * half of them left (the client is not reading its pongs): the pings stay
+ * in the kernel's buffers, not in ours, and the heartbeat timeout ends a
+ * client that never reads.  Frames wslay already holds in its 4 kB input
+ * buffer are still answered, so the bound is soft by at most that much.
+ */
+#define MAX_CTRL_QUEUED 64
+
+/*
+ * Fragments of one message.  wslay keeps every fragment as its own chunk
+ * (two allocations even for one byte), so 60,000 one-byte fragments under
+ * the message cap cost megabytes; past this many the connection is closed
+ * with 1008.  Browsers and common clients send a message in one frame.
+ */
+#define MAX_FRAGMENTS 128
 
 static void conn_set_events(chat_conn *c, uint32_t events);
+static void conn_read_later(chat_conn *c);
+static void handshake_done(chat_conn *c);
+static void handshake_admit(chat_conn *c);
 static void conn_closing(chat_conn *c);
 static int	ws_wake(chat_conn *c);
 static bool ws_awake(chat_conn *c);
@@ -36,6 +67,87 @@ conn_recv(chat_conn *c, void *buf, size_t len)
 	if (c->tls)
 		return tls_read(c->tls, buf, len);
 	return recv(c->fd, buf, len, 0);
+}
+
+/*
+ * handshake_count adds delta to the connections from c's address that are
+ * still reading their head; the map holds counts as pointers, and no
+ * entry for zero.
+ */
+static void
+handshake_count(chat_conn *c, int delta)
+{
+	chat_server *srv = c->srv;
+	uintptr_t	n = (uintptr_t) map_get(&srv->handshakes_by_ip, c->addr);
+
+	if (delta > 0)
+	{
+		if (map_put(&srv->handshakes_by_ip, c->addr, (void *) (n + 1)) != 0)
+			return;				/* out of memory: not counted, not refused */
+		srv->n_handshakes++;
+		c->in_handshake = true;
+		return;
+	}
+	if (n <= 1)
+		map_del(&srv->handshakes_by_ip, c->addr);
+	else
+		map_put(&srv->handshakes_by_ip, c->addr, (void *) (n - 1));
+	srv->n_handshakes--;
+	c->in_handshake = false;
+}
+
+/* handshake_done: c has left the head-reading state (upgraded, answered,
+ * closed). */
+static void
+handshake_done(chat_conn *c)
+{
+	if (c->in_handshake)
+		handshake_count(c, -1);
+}
+
+/*
+ * handshake_admit counts a new connection as upgrading, or refuses it when
+ * its address (chat.max_handshakes_per_ip) or the worker
+ * (chat.max_handshakes) has too many still upgrading: each holds a head
+ * buffer and a descriptor until chat.handshake_timeout, whether or not it
+ * ever sends a token.  The refusal is a complete HTTP response (429 or
+ * 503) followed by the usual lingering close; a TLS port just closes.
+ */
+static void
+handshake_admit(chat_conn *c)
+{
+	chat_server *srv = c->srv;
+	const chat_server_config *cfg = &srv->cfg;
+	int			status = 0;
+	char		buf[512];
+	int			n;
+
+	if (cfg->max_handshakes > 0 && srv->n_handshakes >= (size_t) cfg->max_handshakes)
+		status = 503;
+	else if (cfg->max_handshakes_per_ip > 0 &&
+			 (uintptr_t) map_get(&srv->handshakes_by_ip, c->addr) >=
+			 (uintptr_t) cfg->max_handshakes_per_ip)
+		status = 429;
+	if (status == 0)
+	{
+		handshake_count(c, 1);
+		return;
+	}
+	srv->stats.handshakes_refused++;
+	if (c->tls)
+	{
+		conn_kill(c);
+		return;
+	}
+	n = http_error_response(status, status == 429 ? "too_many_connections" :
+							"unavailable",
+							status == 429 ?
+							"too many connections upgrading from this address" :
+							"too many connections upgrading", buf, sizeof(buf));
+	if (n < 0)
+		conn_kill(c);
+	else
+		conn_send_http(c, buf, (size_t) n);
 }
 
 chat_conn *
@@ -76,28 +188,74 @@ conn_new(chat_server *srv, int fd, const char *addr)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
+	handshake_admit(c);
 	return c;
 }
 
-/* conn_read_head accumulates the request head and hands it to upgrade.c. */
+/*
+ * head_complete scans the bytes received since the last call for the end
+ * of the head (an empty line after a non-empty one; a line ends with LF or
+ * CRLF, as http.c reads it), so the head is parsed once, when it is all
+ * there, instead of on every read.
+ */
+static bool
+head_complete(chat_conn *c)
+{
+	for (; c->head_scan < c->in_len; c->head_scan++)
+	{
+		size_t		len;
+
+		if (c->in[c->head_scan] != '\n')
+			continue;
+		len = c->head_scan - c->head_line;
+		if (len > 0 && c->in[c->head_scan - 1] == '\r')
+			len--;
+		c->head_line = c->head_scan + 1;
+		if (len > 0)
+			c->head_text = true;
+		else if (c->head_text)
+		{
+			c->head_scan++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * conn_read_head accumulates the request head and hands it to upgrade.c.
+ * The buffer grows with the head (most are under 2 kB) up to
+ * HTTP_MAX_HEAD.
+ */
 static void
 conn_read_head(chat_conn *c)
 {
 	http_request *req;
 	http_parse_status st;
+	bool		complete = false;
 
 	for (;;)
 	{
 		ssize_t		r;
 
-		if (c->in == NULL && (c->in = malloc(HTTP_MAX_HEAD)) == NULL)
+		if (c->in_len == c->in_cap)
 		{
-			conn_kill(c);
-			return;
+			size_t		cap = c->in_cap ? c->in_cap * 2 : HEAD_FIRST_ALLOC;
+			char	   *in;
+
+			if (c->in_cap >= HTTP_MAX_HEAD)
+				break;
+			if (cap > HTTP_MAX_HEAD)
+				cap = HTTP_MAX_HEAD;
+			if ((in = realloc(c->in, cap)) == NULL)
+			{
+				conn_kill(c);
+				return;
+			}
+			c->in = in;
+			c->in_cap = cap;
 		}
-		if (c->in_len == HTTP_MAX_HEAD)
-			break;
-		r = conn_recv(c, c->in + c->in_len, HTTP_MAX_HEAD - c->in_len);
+		r = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
 		{
 			conn_kill(c);
@@ -106,7 +264,11 @@ conn_read_head(chat_conn *c)
 		if (r < 0)
 			break;
 		c->in_len += (size_t) r;
+		if ((complete = head_complete(c)))
+			break;
 	}
+	if (!complete && c->in_len < HTTP_MAX_HEAD)
+		return;					/* more to come: nothing to parse yet */
 	req = malloc(sizeof(http_request));
 	if (req == NULL)
 	{
@@ -126,7 +288,8 @@ conn_read_head(chat_conn *c)
 			return;
 		}
 	}
-	else if (st == HTTP_BAD_REQUEST)
+	else if (st == HTTP_BAD_REQUEST ||
+			 (st == HTTP_INCOMPLETE && c->in_len < HTTP_MAX_HEAD))
 	{
 		char		buf[512];
 		int			n = http_error_response(400, "bad_request",
@@ -138,7 +301,7 @@ conn_read_head(chat_conn *c)
 		else
 			conn_send_http(c, buf, n);
 	}
-	else if (st == HTTP_TOO_LARGE || c->in_len == HTTP_MAX_HEAD)
+	else
 	{
 		char		buf[512];
 		int			n = http_error_response(431, "too_large",
@@ -216,6 +379,72 @@ conn_tls_pending(chat_conn *c)
 	return c->tls && c->state != CONN_DEAD && tls_pending(c->tls);
 }
 
+/* --- read budget ---------------------------------------------------- */
+
+/* conn_read_later: serve c's input again in the next pass of the loop. */
+static void
+conn_read_later(chat_conn *c)
+{
+	if (c->read_deferred || c->state == CONN_DEAD)
+		return;
+	c->read_deferred = true;
+	c->read_again_next = c->srv->read_again;
+	c->srv->read_again = c;
+}
+
+/*
+ * conn_read_deferred serves the connections that stopped reading in the
+ * last pass with input possibly left (their budget ran out, or they were
+ * paused and drained since).  Called once at the start of each pass.
+ */
+void
+conn_read_deferred(chat_server *srv)
+{
+	chat_conn  *list = srv->read_again;
+
+	srv->read_again = NULL;
+	while (list)
+	{
+		chat_conn  *c = list;
+
+		list = c->read_again_next;
+		c->read_again_next = NULL;
+		c->read_deferred = false;
+		if (c->state == CONN_WS && !c->read_paused)
+			conn_on_readable(c);
+	}
+}
+
+/*
+ * conn_may_read: whether c may read more in this pass.  When it may not,
+ * it is either paused (unsent control frames at the bound: it waits for
+ * its socket to drain) or put on the list for the next pass.
+ */
+static bool
+conn_may_read(chat_conn *c)
+{
+	chat_server *srv = c->srv;
+
+	if (c->read_pass != srv->pass)
+	{
+		c->read_pass = srv->pass;
+		c->read_bytes = 0;
+		c->read_frames = 0;
+	}
+	if (c->ws && wslay_event_get_queued_msg_count(c->ws) >= MAX_CTRL_QUEUED)
+	{
+		c->read_paused = true;
+		return false;
+	}
+	if (c->read_bytes >= READ_BUDGET_BYTES ||
+		c->read_frames >= READ_BUDGET_FRAMES)
+	{
+		conn_read_later(c);
+		return false;
+	}
+	return true;
+}
+
 /* --- wslay callbacks ------------------------------------------------- */
 
 static ssize_t
@@ -225,6 +454,13 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	chat_conn  *c = user_data;
 	ssize_t		r;
 
+	if (!conn_may_read(c))
+	{
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (len > READ_BUDGET_BYTES - c->read_bytes)
+		len = READ_BUDGET_BYTES - c->read_bytes;
 	/* bytes that arrived together with the HTTP head come first */
 	if (c->in && c->in_off < c->in_len)
 	{
@@ -238,8 +474,10 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		{
 			free(c->in);
 			c->in = NULL;
+			c->in_cap = 0;
 		}
 		c->ws_fed += n;
+		c->read_bytes += n;
 		return (ssize_t) n;
 	}
 	r = conn_recv(c, buf, len);
@@ -247,6 +485,7 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	{
 		c->last_recv_ms = c->srv->now_ms;
 		c->ws_fed += (uint64_t) r;
+		c->read_bytes += (size_t) r;
 		return r;
 	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -284,7 +523,8 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	chat_conn  *c = user_data;
 
 	c->last_recv_ms = c->srv->now_ms;
-	if (c->state != CONN_WS)
+	/* closing (a close we sent from a frame callback): nothing more acts */
+	if (c->state != CONN_WS || c->closing)
 		return;
 	switch (arg->opcode)
 	{
@@ -322,8 +562,25 @@ ws_on_frame_start(wslay_event_context_ptr ctx,
 	uint64_t	len = arg->payload_length;
 
 	c->ws_framed += 2 + (len >= 65536 ? 8 : len >= 126 ? 2 : 0) + 4 + len;
+	c->read_frames++;
+	if (c->closing)
+		return;
 	if (arg->opcode < 0x8)		/* data or continuation, not control */
+	{
 		c->ws_in_message = !arg->fin;
+		c->ws_fragments = arg->opcode == 0 ? c->ws_fragments + 1 : 1;
+		if (c->ws_fragments > MAX_FRAGMENTS)
+			conn_close_raw(c, 1008);
+	}
+	else if (arg->opcode == WSLAY_CONNECTION_CLOSE && len == 1)
+	{
+		/*
+		 * A close payload is empty or a 2-byte code (RFC 6455 5.5.1);
+		 * wslay would echo an empty close.  The frame is still read, but
+		 * the answer is ours.
+		 */
+		conn_close_raw(c, 1002);
+	}
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -353,6 +610,7 @@ ws_wake(chat_conn *c)
 											   (uint64_t) c->srv->cfg.max_frame_bytes);
 	c->ws_fed = c->ws_framed = 0;
 	c->ws_in_message = false;
+	c->ws_fragments = 0;
 	return 0;
 }
 
@@ -393,10 +651,10 @@ conn_start_ws(chat_conn *c)
 	/* bytes that came with the head are for wslay: it must exist now */
 	if (c->in && c->in_off < c->in_len && ws_wake(c) != 0)
 		return -1;
+	handshake_done(c);
 	c->state = CONN_WS;
 	c->last_recv_ms = c->last_ping_ms = c->srv->now_ms;
-	c->tokens = c->srv->cfg.rate_burst;
-	c->tokens_ms = c->srv->now_ms;
+	c->tokens_ms = 0;			/* the bucket starts full (rate_ok) */
 	return 0;
 }
 
@@ -507,6 +765,7 @@ conn_send_http(chat_conn *c, const char *resp, size_t len)
 	f->refs = 1;
 	f->len = len;
 	memcpy(f->data, resp, len);
+	handshake_done(c);
 	c->state = CONN_DRAIN;
 	if (outq_push(&c->out, f) != 0)
 		conn_kill(c);
@@ -602,7 +861,21 @@ conn_flush(chat_conn *c)
 		shutdown(c->fd, SHUT_WR);
 		c->wr_shut = true;
 	}
-	conn_set_events(c, EPOLLIN | (blocked ? EPOLLOUT : 0));
+	/*
+	 * A connection paused for its unsent control frames reads again once
+	 * half of them are out (or it no longer reads frames at all); wslay
+	 * may hold whole frames from before the pause, so it is served in the
+	 * next pass even if the socket stays quiet.
+	 */
+	if (c->read_paused &&
+		(!blocked || c->state != CONN_WS || c->ws == NULL ||
+		 wslay_event_get_queued_msg_count(c->ws) < MAX_CTRL_QUEUED / 2))
+	{
+		c->read_paused = false;
+		conn_read_later(c);
+	}
+	conn_set_events(c, (c->read_paused ? 0 : EPOLLIN) |
+					(blocked ? EPOLLOUT : 0));
 }
 
 static void
@@ -713,6 +986,17 @@ conn_kill(chat_conn *c)
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
+	handshake_done(c);
+	if (c->read_deferred)
+	{
+		chat_conn **pp = &srv->read_again;
+
+		while (*pp && *pp != c)
+			pp = &(*pp)->read_again_next;
+		if (*pp)
+			*pp = c->read_again_next;
+		c->read_deferred = false;
+	}
 	if (c->state == CONN_WS)
 	{
 		srv->n_ws--;

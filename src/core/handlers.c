@@ -29,25 +29,51 @@ send_error(chat_conn *c, chat_err err, const char *message,
 }
 
 /*
- * rate_ok takes one token from c's bucket (rate_limit per second, at most
- * rate_burst saved up).  Without a token the frame is refused with
- * rate_limited; the connection stays open.
+ * bucket_fill refills a token bucket (rate per second, at most burst saved
+ * up) to now; a bucket never used starts full.
+ */
+static void
+bucket_fill(double *tokens, int64_t *since_ms, int64_t now_ms, int rate,
+			int burst)
+{
+	if (*since_ms == 0)
+		*tokens = burst;
+	else if (now_ms > *since_ms)
+		*tokens += (double) (now_ms - *since_ms) / 1000.0 * rate;
+	if (*tokens > burst)
+		*tokens = burst;
+	*since_ms = now_ms;
+}
+
+/*
+ * rate_ok charges the frame's cost (proto_frame_cost) to c's bucket
+ * (chat.rate_limit per second, chat.rate_burst saved up) and to its user's
+ * bucket on this worker, shared by all the user's connections here
+ * (chat.user_rate_limit, chat.user_rate_burst).  A frame either bucket
+ * cannot pay is refused with rate_limited and costs nothing; the
+ * connection stays open.
  */
 static bool
 rate_ok(chat_conn *c, const chat_cmd *cmd)
 {
 	const chat_server_config *cfg = &c->srv->cfg;
-	double		elapsed = (double) (c->srv->now_ms - c->tokens_ms) / 1000.0;
+	int64_t		now = c->srv->now_ms;
+	double		cost = proto_frame_cost(cmd->type);
+	chat_user  *u = cfg->user_rate_limit > 0 ? c->user : NULL;
 
-	if (cfg->rate_limit <= 0)
-		return true;
-	c->tokens_ms = c->srv->now_ms;
-	c->tokens += elapsed * cfg->rate_limit;
-	if (c->tokens > cfg->rate_burst)
-		c->tokens = cfg->rate_burst;
-	if (c->tokens >= 1.0)
+	if (cfg->rate_limit > 0)
+		bucket_fill(&c->tokens, &c->tokens_ms, now, cfg->rate_limit,
+					cfg->rate_burst);
+	if (u)
+		bucket_fill(&u->tokens, &u->tokens_ms, now, cfg->user_rate_limit,
+					cfg->user_rate_burst);
+	if ((cfg->rate_limit <= 0 || c->tokens >= cost) &&
+		(u == NULL || u->tokens >= cost))
 	{
-		c->tokens -= 1.0;
+		if (cfg->rate_limit > 0)
+			c->tokens -= cost;
+		if (u)
+			u->tokens -= cost;
 		return true;
 	}
 	send_error(c, CHAT_E_RATE_LIMITED, "too many frames, slow down",
@@ -82,8 +108,7 @@ on_send(chat_conn *c, chat_cmd *cmd)
 	pending_send *p;
 	chat_sub   *s;
 
-	if (!rate_ok(c, cmd) ||
-		(s = require_member(c, cmd, cmd->channel_id)) == NULL)
+	if ((s = require_member(c, cmd, cmd->channel_id)) == NULL)
 		return false;
 	/* sending before stating a position: the stream starts at ready's */
 	hub_release(s);
@@ -318,7 +343,7 @@ on_history(chat_conn *c, chat_cmd *cmd)
 static void
 on_typing(chat_conn *c, chat_cmd *cmd)
 {
-	if (!rate_ok(c, cmd) || require_member(c, cmd, cmd->channel_id) == NULL)
+	if (require_member(c, cmd, cmd->channel_id) == NULL)
 		return;
 	typing_event(c->srv, cmd->channel_id, c->user->id);
 }
@@ -458,6 +483,11 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 		send_error(c, st == PROTO_TOO_LARGE ? CHAT_E_TOO_LARGE :
 				   st == PROTO_INTERNAL ? CHAT_E_INTERNAL : CHAT_E_BAD_REQUEST,
 				   err[0] ? err : "malformed frame", cmd.client_id, cmd.ref);
+		proto_cmd_free(&cmd);
+		return;
+	}
+	if (!rate_ok(c, &cmd))
+	{
 		proto_cmd_free(&cmd);
 		return;
 	}

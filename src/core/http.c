@@ -268,6 +268,32 @@ on_origin(const char *v, size_t n, http_request *req, parse_state *st)
 }
 
 /*
+ * on_host keeps Host when it is a plain host[:port] (letters, digits and
+ * ".-:[]" only), since the pages name it in their Content-Security-Policy;
+ * anything else is left out, not refused.
+ */
+static http_parse_status
+on_host(const char *v, size_t n, http_request *req, parse_state *st)
+{
+	(void) st;
+	req->host[0] = '\0';
+	if (n == 0 || n >= sizeof(req->host))
+		return HTTP_COMPLETE;
+	for (size_t i = 0; i < n; i++)
+	{
+		char		c = v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
+			  c == '[' || c == ']'))
+			return HTTP_COMPLETE;
+	}
+	memcpy(req->host, v, n);
+	req->host[n] = '\0';
+	return HTTP_COMPLETE;
+}
+
+/*
  * on_forwarded_for keeps the last address of X-Forwarded-For: the one the
  * nearest proxy added.  Whether to trust it is the caller's decision.
  */
@@ -372,6 +398,7 @@ static const struct
 	{"sec-websocket-key", on_ws_key},
 	{"sec-websocket-version", on_ws_version},
 	{"origin", on_origin},
+	{"host", on_host},
 	{"x-forwarded-for", on_forwarded_for},
 	{"authorization", on_authorization},
 	{"content-length", on_content_length},

@@ -34,6 +34,7 @@ typedef struct http_request
 	char		path[256];		/* without the query string, percent-decoded */
 	char		token[HTTP_MAX_HEAD];	/* ?token= (decoded) or Bearer; "" */
 	char		origin[256];
+	char		host[256];		/* Host if a plain host[:port], else "" */
 	char		ws_key[64];		/* Sec-WebSocket-Key, "" if absent */
 	char		forwarded_for[64];
 	int			ws_version;		/* Sec-WebSocket-Version, 0 if absent */
@@ -86,6 +87,15 @@ extern int	http_upgrade_response(const char *accept, char *out, size_t outlen);
 extern int	http_response(int status, const char *content_type,
 						  const char *body, size_t body_len,
 						  char *out, size_t outlen);
+
+/*
+ * http_response_with is http_response with more header lines: headers is
+ * NULL or complete lines, each ending in CRLF (checked: no other control
+ * characters).
+ */
+extern int	http_response_with(int status, const char *content_type,
+							   const char *headers, const char *body,
+							   size_t body_len, char *out, size_t outlen);
 
 /*
  * http_error_response writes status like http_response, with the JSON body

@@ -150,18 +150,43 @@ has_ctl(const char *s)
 }
 
 /*
+ * header_lines_ok: s is header lines, each ending in CRLF, with no other
+ * control character (so nothing can end the head early).
+ */
+static bool
+header_lines_ok(const char *s)
+{
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c == '\r')
+		{
+			if (s[1] != '\n' || s[2] == ' ' || s[2] == '\t' || s[2] == '\r')
+				return false;	/* no bare CR, folding or empty line */
+			s++;
+			continue;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/*
  * write_head writes the status line and headers of a response whose body
  * has body_len bytes, checking that the body and a NUL fit after it.
  */
 static int
-write_head(int status, const char *content_type, size_t body_len,
-		   char *out, size_t outlen)
+write_head(int status, const char *content_type, const char *headers,
+		   size_t body_len, char *out, size_t outlen)
 {
 	char		length[48] = "";
 	int			n;
 
 	if (out == NULL || status < 100 || status > 599 ||
 		(content_type != NULL && has_ctl(content_type)) ||
+		(headers != NULL && !header_lines_ok(headers)) ||
 		body_len > INT_MAX / 2)
 		return -1;
 	/* RFC 9110 section 8.6: no Content-Length on 1xx and 204, nor a body */
@@ -173,12 +198,12 @@ write_head(int status, const char *content_type, size_t body_len,
 	else
 		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", body_len);
 	n = snprintf(out, outlen,
-				 "HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: close\r\n\r\n",
+				 "HTTP/1.1 %d %s\r\n%s%s%s%s%s%sConnection: close\r\n\r\n",
 				 status, http_reason(status),
 				 content_type ? "Content-Type: " : "",
 				 content_type ? content_type : "",
 				 content_type ? "\r\n" : "",
-				 length, status_headers(status));
+				 length, status_headers(status), headers ? headers : "");
 	if (n < 0 || (size_t) n >= outlen || body_len >= outlen - (size_t) n ||
 		(size_t) n + body_len > INT_MAX)
 		return -1;
@@ -221,11 +246,24 @@ int
 http_response(int status, const char *content_type,
 			  const char *body, size_t body_len, char *out, size_t outlen)
 {
+	return http_response_with(status, content_type, NULL, body, body_len,
+							  out, outlen);
+}
+
+int
+http_response_with(int status, const char *content_type, const char *headers,
+				   const char *body, size_t body_len, char *out,
+				   size_t outlen)
+{
 	int			n;
 
 	if (body == NULL && body_len > 0)
 		return -1;
-	n = write_head(status, content_type, body_len, out, outlen);
+	if (headers != NULL && headers[0] != '\0' &&
+		(strlen(headers) < 2 ||
+		 strcmp(headers + strlen(headers) - 2, "\r\n") != 0))
+		return -1;
+	n = write_head(status, content_type, headers, body_len, out, outlen);
 	if (n < 0)
 		return -1;
 	if (body_len > 0)
@@ -351,7 +389,7 @@ http_error_response(int status, const char *error, const char *reason,
 
 	body_len = strlen(ERR_OPEN) + elen + strlen(ERR_MID) + rlen +
 		strlen(ERR_CLOSE);
-	n = write_head(status, "application/json", body_len, out, outlen);
+	n = write_head(status, "application/json", NULL, body_len, out, outlen);
 	if (n < 0)
 		return -1;
 	pos = (size_t) n;

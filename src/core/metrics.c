@@ -143,6 +143,9 @@ metrics_render(chat_server *srv, size_t *len)
 	}
 	counter(&b, "chat_connections_total", "WebSocket connections accepted.",
 			w, s->connections_total);
+	counter(&b, "chat_handshakes_refused_total",
+			"Connections refused while too many were still upgrading.", w,
+			s->handshakes_refused);
 	counter(&b, "chat_frames_in_total", "Data frames received.", w,
 			s->frames_in);
 	counter(&b, "chat_frames_out_total", "Data frames queued for sending.", w,

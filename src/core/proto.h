@@ -117,10 +117,20 @@ typedef struct proto_limits
 	int			typing_timeout_ms;
 	int			typing_debounce_ms;
 	int			max_message_bytes;
-	int			rate_limit;		/* send+typing frames per second, 0 = none */
+	int			rate_limit;		/* frame cost per second per connection,
+								 * 0 = none */
 	int			rate_burst;
 	bool		resume;			/* live delivery waits for the first sync */
+	int			user_rate_limit;	/* the same per user, 0 = none */
+	int			user_rate_burst;
 } proto_limits;
+
+/*
+ * proto_frame_cost: what a client frame of type t takes from the rate
+ * limit buckets (a send costs 1; frames that make the worker read or
+ * write more cost more).  ready announces the table as "frameCosts".
+ */
+extern int	proto_frame_cost(chat_cmd_type t);
 
 extern char *proto_ready(const char *user_id, const char *connection_id,
 						 const proto_limits *limits,

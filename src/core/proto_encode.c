@@ -253,6 +253,39 @@ proto_error(const char *code, const char *message, const char *client_id,
 }
 
 /*
+ * The cost of each client frame (docs/protocol.md, "Rate limits"): one per
+ * statement-sized piece of work.  edit and delete write a version and
+ * notify every member, history and sync read pages, refresh verifies a
+ * signature; ping, typing, read and presence are one small step each.
+ */
+static const struct
+{
+	chat_cmd_type type;
+	const char *name;
+	int			cost;
+}			frame_costs[] = {
+	{CMD_SEND, "send", 1},
+	{CMD_TYPING, "typing", 1},
+	{CMD_READ, "read", 1},
+	{CMD_PRESENCE, "presence", 1},
+	{CMD_PING, "ping", 1},
+	{CMD_HISTORY, "history", 2},
+	{CMD_SYNC, "sync", 2},
+	{CMD_EDIT, "edit", 2},
+	{CMD_DELETE, "delete", 2},
+	{CMD_REFRESH, "refresh", 4},
+};
+
+int
+proto_frame_cost(chat_cmd_type t)
+{
+	for (size_t i = 0; i < sizeof(frame_costs) / sizeof(frame_costs[0]); i++)
+		if (frame_costs[i].type == t)
+			return frame_costs[i].cost;
+	return 1;
+}
+
+/*
  * proto_ready: the first frame of a connection, with every channel of the
  * user.
  */
@@ -273,6 +306,19 @@ proto_ready(const char *user_id, const char *connection_id,
 	put_int(&w, "maxMessageBytes", limits->max_message_bytes);
 	put_int(&w, "rateLimit", limits->rate_limit);
 	put_int(&w, "rateBurst", limits->rate_burst);
+	put_int(&w, "userRateLimit", limits->user_rate_limit);
+	put_int(&w, "userRateBurst", limits->user_rate_burst);
+	jsonw_field(&w, "frameCosts");
+	jsonw_raw(&w, "{", 1);
+	for (size_t i = 0; i < sizeof(frame_costs) / sizeof(frame_costs[0]); i++)
+	{
+		/* jsonw_field writes the comma: the first member has none */
+		jsonw_raw(&w, i > 0 ? ",\"" : "\"", i > 0 ? 2 : 1);
+		jsonw_lit(&w, frame_costs[i].name);
+		jsonw_raw(&w, "\":", 2);
+		jsonw_int(&w, frame_costs[i].cost);
+	}
+	jsonw_raw(&w, "}", 1);
 	if (limits->resume)
 		put_bool(&w, "resume", true);
 	jsonw_field(&w, "channels");

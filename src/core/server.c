@@ -68,6 +68,7 @@ chat_server_create(const chat_store *store, chat_log_fn log, void *log_arg)
 	map_init(&srv->rooms);
 	map_init(&srv->users);
 	map_init(&srv->typing);
+	map_init(&srv->handshakes_by_ip);
 	return srv;
 }
 
@@ -493,6 +494,8 @@ read_events(chat_server *srv)
 	int			n,
 				rounds = 0;
 
+	srv->pass++;				/* a new read budget for every connection */
+	conn_read_deferred(srv);
 	do
 	{
 		n = epoll_wait(srv->epfd, evs, EVENTS_PER_WAIT, 0);
@@ -581,7 +584,7 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 		if (typing_next >= 0 && typing_next < wait)
 			wait = typing_next;
 		/* lagging connections with room again: keep catching up */
-		if (srv->resume)
+		if (srv->resume || srv->read_again)
 			wait = 0;
 		if (srv->accept_paused_until &&
 			srv->accept_paused_until - now_ms < wait)
@@ -617,6 +620,7 @@ chat_server_destroy(chat_server *srv)
 	typing_destroy(srv);
 	map_destroy(&srv->rooms);
 	map_destroy(&srv->users);
+	map_destroy(&srv->handshakes_by_ip);
 	free(srv->origins);
 	if (srv->tls_ctx)
 		tls_context_free(srv->tls_ctx);

@@ -44,8 +44,13 @@ typedef struct chat_server_config
 	int			handshake_timeout_ms;
 	int			max_connections;
 	int			max_connections_per_ip;
-	int			rate_limit;		/* sends+typing per second; 0 = none */
+	int			max_handshakes; /* connections still upgrading; 0 = none */
+	int			max_handshakes_per_ip;	/* the same per address; 0 = none */
+	int			rate_limit;		/* frame cost per second per connection
+								 * (handlers.c); 0 = none */
 	int			rate_burst;
+	int			user_rate_limit;	/* the same per user; 0 = none */
+	int			user_rate_burst;
 	const char *allowed_origins;	/* comma list, NULL/"" = any */
 	jwt_keys	keys;			/* pointers must stay valid until the next
 								 * configure call */
@@ -123,6 +128,7 @@ typedef struct chat_server_stats
 	uint64_t	deliveries;
 	uint64_t	acks;
 	uint64_t	resyncs;		/* hints lost: everything re-read */
+	uint64_t	handshakes_refused; /* over chat.max_handshakes[_per_ip] */
 	uint64_t	errors[CHAT_E_INTERNAL + 1];
 	chat_histo	batch;			/* time to persist one group-commit batch */
 	chat_histo	loop;			/* one pass of the event loop, not waiting */

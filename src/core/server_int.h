@@ -68,6 +68,9 @@ struct chat_user
 	chat_conn **conns;
 	size_t		n_conns;
 	size_t		cap_conns;
+	double		tokens;			/* the user's rate limit bucket, shared by
+								 * its connections (handlers.c rate_ok) */
+	int64_t		tokens_ms;
 };
 
 typedef enum conn_state
@@ -103,14 +106,33 @@ struct chat_conn
 	int64_t		last_write_ms;	/* last time bytes left the queue */
 	int64_t		hold_until_ms;	/* resume: channels held until the first
 								 * sync or this time; 0 when none are */
-	double		tokens;			/* rate limit bucket (sends, typing) */
+	double		tokens;			/* rate limit bucket (handlers.c rate_ok) */
 	int64_t		tokens_ms;		/* when the bucket was last filled */
 	uint32_t	events;			/* epoll events registered */
+
+	/*
+	 * Reading is budgeted per loop pass (conn_may_read): a connection that
+	 * used its budget, or whose unsent control frames hit the bound, stops
+	 * reading; wslay may still hold whole frames it read, so the
+	 * connection is put on srv->read_again to be served in the next pass.
+	 */
+	uint64_t	read_pass;		/* srv->pass the counters below belong to */
+	size_t		read_bytes;		/* bytes read in that pass */
+	int			read_frames;	/* frames begun in that pass */
+	bool		read_paused;	/* control frames queued: EPOLLIN off */
+	bool		read_deferred;	/* on srv->read_again */
+	chat_conn  *read_again_next;
+	int			ws_fragments;	/* frames of the message being received */
 
 	/* input: the HTTP head, then bytes read past it that wslay must see */
 	char	   *in;
 	size_t		in_len;
 	size_t		in_off;
+	size_t		in_cap;			/* allocated size of in, while reading the head */
+	size_t		head_scan;		/* bytes of the head searched for its end */
+	size_t		head_line;		/* where the line being scanned starts */
+	bool		head_text;		/* a non-empty line came before */
+	bool		in_handshake;	/* counted in srv->n_handshakes */
 
 	/* output: wslay's control frames, then our shared data frames */
 	wslay_event_context_ptr ws; /* NULL while hibernating (conn_hibernate) */
@@ -165,6 +187,10 @@ struct chat_server
 	chat_conn  *dirty;
 	chat_conn  *dead;
 	chat_conn  *resume;			/* lagging connections whose queue drained */
+	chat_conn  *read_again;		/* connections to read again next pass */
+	uint64_t	pass;			/* loop passes, for the read budgets */
+	size_t		n_handshakes;	/* connections still reading their head */
+	chat_map	handshakes_by_ip;	/* address -> that count, as (void *) */
 
 	chat_map	rooms;
 	chat_map	users;
@@ -218,6 +244,7 @@ extern void conn_free(chat_conn *c);
 extern void conn_ping(chat_conn *c);
 extern bool conn_tls_pending(chat_conn *c);
 extern bool conn_hibernate(chat_conn *c);
+extern void conn_read_deferred(chat_server *srv);
 
 /* upgrade.c */
 extern void upgrade_on_head(chat_conn *c, const http_request *req);

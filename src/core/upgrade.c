@@ -28,12 +28,16 @@ reply_error(chat_conn *c, int status, const char *error, const char *reason)
 		conn_send_http(c, buf, (size_t) n);
 }
 
-/* reply_body answers with body; a HEAD request gets the headers only. */
+/*
+ * reply_body answers with body and the extra header lines headers (or
+ * NULL); a HEAD request gets the headers only.
+ */
 static void
 reply_body(chat_conn *c, const http_request *req, int status,
-		   const char *type, const char *body, size_t len)
+		   const char *type, const char *headers, const char *body,
+		   size_t len)
 {
-	size_t		cap = len + RESP_MAX;
+	size_t		cap = len + RESP_MAX + (headers ? strlen(headers) : 0);
 	char	   *buf = malloc(cap);
 	int			n;
 
@@ -42,13 +46,67 @@ reply_body(chat_conn *c, const http_request *req, int status,
 		conn_kill(c);
 		return;
 	}
-	n = http_response(status, type, body, len, buf, cap);
+	n = http_response_with(status, type, headers, body, len, buf, cap);
 	if (n < 0)
 		conn_kill(c);
 	else
 		conn_send_http(c, buf, (size_t) n -
 					   (strcmp(req->method, "HEAD") == 0 ? len : 0));
 	free(buf);
+}
+
+/*
+ * origin_host_end: where the host of an origin "scheme://host[:port]"
+ * ends (an IPv6 host is bracketed), or 0 when origin has no "://".
+ */
+static size_t
+origin_host_end(const char *o, size_t len, size_t *scheme_len)
+{
+	const char *sep = NULL;
+	size_t		i;
+
+	for (i = 0; i + 2 < len; i++)
+		if (o[i] == ':' && o[i + 1] == '/' && o[i + 2] == '/')
+		{
+			sep = o + i;
+			break;
+		}
+	if (sep == NULL)
+		return 0;
+	*scheme_len = (size_t) (sep - o);
+	i = *scheme_len + 3;
+	if (i < len && o[i] == '[')
+	{
+		while (i < len && o[i] != ']')
+			i++;
+		return i < len ? i + 1 : len;
+	}
+	while (i < len && o[i] != ':' && o[i] != '/')
+		i++;
+	return i;
+}
+
+/*
+ * origin_equal compares a listed origin with the request's as RFC 6454
+ * does after serialisation: scheme and host without regard to case (they
+ * are case-insensitive, and browsers send them lowercased), the port and
+ * anything else exactly.  A value without "://" ("null") is compared
+ * exactly.
+ */
+static bool
+origin_equal(const char *listed, size_t len, const char *origin)
+{
+	size_t		olen = strlen(origin);
+	size_t		ls = 0,
+				os = 0;
+	size_t		lh = origin_host_end(listed, len, &ls);
+	size_t		oh = origin_host_end(origin, olen, &os);
+
+	if (lh == 0 || oh == 0)
+		return len == olen && memcmp(listed, origin, len) == 0;
+	return ls == os && lh == oh && len == olen &&
+		strncasecmp(listed, origin, lh) == 0 &&
+		memcmp(listed + lh, origin + oh, len - lh) == 0;
 }
 
 /* origin_allowed: an empty list allows every Origin (and none). */
@@ -72,8 +130,7 @@ origin_allowed(const char *list, const char *origin)
 		len = end - p;
 		while (len > 0 && p[len - 1] == ' ')
 			len--;
-		if (len > 0 && strlen(origin) == len &&
-			strncasecmp(p, origin, len) == 0)
+		if (len > 0 && origin_equal(p, len, origin))
 			return true;
 		if (len == 1 && *p == '*')
 			return true;
@@ -123,6 +180,8 @@ send_ready(chat_conn *c, const char *user_id, bool resume)
 	limits.max_message_bytes = srv->cfg.max_message_bytes;
 	limits.rate_limit = srv->cfg.rate_limit;
 	limits.rate_burst = srv->cfg.rate_burst;
+	limits.user_rate_limit = srv->cfg.user_rate_limit;
+	limits.user_rate_burst = srv->cfg.user_rate_burst;
 	json = proto_ready(user_id, c->id, &limits, chs, n, &len);
 	chat_channels_free(chs, n);
 	conn_send_owned(c, json, len);
@@ -230,7 +289,7 @@ do_upgrade(chat_conn *c, const http_request *req)
 	{
 		free(c->in);
 		c->in = NULL;
-		c->in_len = c->in_off = 0;
+		c->in_len = c->in_off = c->in_cap = 0;
 	}
 	c->token_exp = claims.exp;
 	srv->n_ws++;
@@ -244,6 +303,29 @@ do_upgrade(chat_conn *c, const http_request *req)
 	srv_log(srv, CHAT_LOG_DEBUG, "connection %s upgraded", c->id);
 }
 
+/*
+ * page_headers: what the pages (/, /chat.js and the files they load) are
+ * served with.  The demo page carries the token in its URL, so it must
+ * not leak through the Referer, nor run anything but its own scripts:
+ * the policy allows only the page's own origin, and WebSockets to the
+ * same host (the Host the browser asked for; 'self' covers ws: only in
+ * CSP level 3 browsers).  nosniff keeps a browser from running a file
+ * as another type than the one we say.
+ */
+static void
+page_headers(const http_request *req, char *out, size_t outlen)
+{
+	char		ws[600] = "";
+
+	if (req->host[0])
+		snprintf(ws, sizeof(ws), " ws://%s wss://%s", req->host, req->host);
+	snprintf(out, outlen,
+			 "X-Content-Type-Options: nosniff\r\n"
+			 "Referrer-Policy: no-referrer\r\n"
+			 "Content-Security-Policy: default-src 'self'; connect-src 'self'%s; "
+			 "base-uri 'none'; frame-ancestors 'none'\r\n", ws);
+}
+
 void
 upgrade_on_head(chat_conn *c, const http_request *req)
 {
@@ -255,8 +337,8 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 				return;
 			}
 		{
-			reply_body(c, req, 200, "application/json", "{\"status\":\"ok\"}",
-							  15);
+			reply_body(c, req, 200, "application/json", NULL,
+					   "{\"status\":\"ok\"}", 15);
 			return;
 		}
 	}
@@ -270,7 +352,7 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 			conn_kill(c);
 			return;
 		}
-		reply_body(c, req, 200, "text/plain; version=0.0.4", text, len);
+		reply_body(c, req, 200, "text/plain; version=0.0.4", NULL, text, len);
 		free(text);
 		return;
 	}
@@ -290,7 +372,10 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 
 		if (a != NULL)
 		{
-			reply_body(c, req, 200, web_asset_type(a->path),
+			char		headers[1024];
+
+			page_headers(req, headers, sizeof(headers));
+			reply_body(c, req, 200, web_asset_type(a->path), headers,
 					   (const char *) a->data, a->len);
 			return;
 		}

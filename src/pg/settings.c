@@ -13,6 +13,7 @@
 
 #include "utils/guc.h"
 
+#include "pg/secret.h"
 #include "pg/settings.h"
 
 char	   *chat_database = NULL;
@@ -20,6 +21,7 @@ char	   *chat_listen_addresses = NULL;
 int			chat_port = 8765;
 int			chat_workers = 1;
 char	   *chat_jwt_secret = NULL;
+char	   *chat_jwt_secret_file = NULL;
 char	   *chat_jwt_public_key_file = NULL;
 char	   *chat_jwt_audience = NULL;
 char	   *chat_jwt_issuer = NULL;
@@ -37,12 +39,16 @@ char	   *chat_ssl_key_file = NULL;
 int			chat_handshake_timeout_ms = 10000;
 int			chat_max_connections = 100000;
 int			chat_max_connections_per_ip = 0;
+int			chat_max_handshakes = 2048;
+int			chat_max_handshakes_per_ip = 256;
 int			chat_statement_timeout_ms = 10000;
 int			chat_max_outbound_bytes = 1048576;
 int			chat_rate_limit = 30;
 int			chat_rate_burst = 100;
 int			chat_event_ring_size = 8192;
 bool		chat_notify_bus = false;
+int			chat_user_rate_limit = 60;
+int			chat_user_rate_burst = 200;
 
 static void
 define_string(const char *name, const char *desc, char **var,
@@ -76,9 +82,21 @@ chat_define_settings(void)
 			   &chat_port, 8765, 1, 65535, PGC_POSTMASTER, 0);
 	define_int("chat.workers", "Worker processes sharing the port.",
 			   &chat_workers, 1, 1, 16, PGC_POSTMASTER, 0);
-	define_string("chat.jwt_secret", "HS256 key for connection tokens.",
-				  &chat_jwt_secret, NULL, PGC_SIGHUP,
-				  GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL);
+	/*
+	 * GUC_SUPERUSER_ONLY alone is not enough: pg_read_all_settings (and so
+	 * pg_monitor) may read such settings.  The show hook masks the value
+	 * for every role below superuser (SHOW, current_setting), and
+	 * GUC_NO_SHOW_ALL keeps it out of pg_settings, whose reset_val and
+	 * boot_val columns bypass show hooks.
+	 */
+	DefineCustomStringVariable("chat.jwt_secret",
+							   "HS256 key for connection tokens (at least 32 bytes).",
+							   NULL, &chat_jwt_secret, NULL, PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, chat_show_jwt_secret);
+	define_string("chat.jwt_secret_file",
+				  "File holding the HS256 key; only the server's OS user may read it.",
+				  &chat_jwt_secret_file, NULL, PGC_SIGHUP, GUC_SUPERUSER_ONLY);
 	define_string("chat.jwt_public_key_file",
 				  "PEM public key for RS256/ES256 connection tokens.",
 				  &chat_jwt_public_key_file, NULL, PGC_SIGHUP,
@@ -131,6 +149,12 @@ chat_define_settings(void)
 	define_int("chat.max_connections_per_ip",
 			   "Open connections per client address; 0 is no limit.",
 			   &chat_max_connections_per_ip, 0, 0, 10000000, PGC_SIGHUP, 0);
+	define_int("chat.max_handshakes",
+			   "Connections still upgrading, per worker; beyond it 503. 0 is no limit.",
+			   &chat_max_handshakes, 2048, 0, 10000000, PGC_SIGHUP, 0);
+	define_int("chat.max_handshakes_per_ip",
+			   "Connections still upgrading per client address, per worker; beyond it 429. 0 is no limit.",
+			   &chat_max_handshakes_per_ip, 256, 0, 10000000, PGC_SIGHUP, 0);
 	define_int("chat.statement_timeout",
 			   "Statement timeout of the worker's own queries.",
 			   &chat_statement_timeout_ms, 10000, 100, INT_MAX,
@@ -141,11 +165,17 @@ chat_define_settings(void)
 			   PGC_SIGHUP, GUC_UNIT_BYTE);
 
 	define_int("chat.rate_limit",
-			   "Sends and typing frames per second per connection; 0 is no limit.",
+			   "Frame cost per second per connection (a send costs 1); 0 is no limit.",
 			   &chat_rate_limit, 30, 0, 1000000, PGC_SIGHUP, 0);
 	define_int("chat.rate_burst",
-			   "Sends and typing frames a connection may burst above the rate.",
+			   "Frame cost a connection may burst above the rate.",
 			   &chat_rate_burst, 100, 1, 1000000, PGC_SIGHUP, 0);
+	define_int("chat.user_rate_limit",
+			   "Frame cost per second per user, across its connections on a worker; 0 is no limit.",
+			   &chat_user_rate_limit, 60, 0, 1000000, PGC_SIGHUP, 0);
+	define_int("chat.user_rate_burst",
+			   "Frame cost a user may burst above its rate.",
+			   &chat_user_rate_burst, 200, 1, 1000000, PGC_SIGHUP, 0);
 
 	define_int("chat.event_ring_size",
 			   "Event records the shared-memory ring holds; a worker that falls further behind re-reads every table.",

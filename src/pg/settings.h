@@ -13,6 +13,7 @@ extern char *chat_listen_addresses;
 extern int	chat_port;
 extern int	chat_workers;
 extern char *chat_jwt_secret;
+extern char *chat_jwt_secret_file;
 extern char *chat_jwt_public_key_file;
 extern char *chat_jwt_audience;
 extern char *chat_jwt_issuer;
@@ -30,12 +31,16 @@ extern char *chat_ssl_key_file;
 extern int	chat_handshake_timeout_ms;
 extern int	chat_max_connections;
 extern int	chat_max_connections_per_ip;
+extern int	chat_max_handshakes;
+extern int	chat_max_handshakes_per_ip;
 extern int	chat_statement_timeout_ms;
 extern int	chat_max_outbound_bytes;
 extern int	chat_rate_limit;
 extern int	chat_rate_burst;
 extern int	chat_event_ring_size;
 extern bool chat_notify_bus;
+extern int	chat_user_rate_limit;
+extern int	chat_user_rate_burst;
 
 extern void chat_define_settings(void);
 

@@ -16,6 +16,7 @@
 #include "utils/timestamp.h"
 
 #include "core/jwt.h"
+#include "pg/secret.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 
@@ -84,16 +85,15 @@ chat_mint_token(PG_FUNCTION_ARGS)
 	int64		secs;
 	char		token[1024];
 	int			len;
+	char	   *secret = NULL;
+	size_t		secret_len = 0;
+	char		err[256];
 
 	if (!superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may mint chat tokens"),
 				 errhint("Mint tokens in the application with chat.jwt_secret.")));
-	if (chat_jwt_secret == NULL || chat_jwt_secret[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("chat.jwt_secret is not set")));
 	if (sub[0] == '\0' || strlen(sub) > JWT_MAX_SUB)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -105,9 +105,24 @@ chat_mint_token(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("token lifetime must be positive and at most a year")));
-	len = jwt_sign_hs256((const unsigned char *) chat_jwt_secret,
-						 strlen(chat_jwt_secret), sub, now, now + secs,
-						 token, sizeof(token));
+	switch (chat_hs_secret(&secret, &secret_len, err, sizeof(err)))
+	{
+		case CHAT_SECRET_OK:
+			break;
+		case CHAT_SECRET_NONE:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("chat.jwt_secret is not set")));
+			break;
+		case CHAT_SECRET_BAD:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s", err)));
+			break;
+	}
+	len = jwt_sign_hs256((const unsigned char *) secret, secret_len, sub,
+						 now, now + secs, token, sizeof(token));
+	chat_secret_free(secret, secret_len);
 	if (len < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -35,6 +35,7 @@
 #include "core/net.h"
 #include "core/server.h"
 #include "pg/events.h"
+#include "pg/secret.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/store_spi.h"
@@ -46,6 +47,8 @@ static volatile sig_atomic_t shutdown_requested = false;
 static int	worker_id;
 static chat_server *server = NULL;
 static void *public_key = NULL;
+static char *hs_secret = NULL;	/* in TopMemoryContext, wiped when replaced */
+static size_t hs_secret_len = 0;
 
 static void
 handle_sigterm(SIGNAL_ARGS)
@@ -134,6 +137,8 @@ configure(void)
 {
 	chat_server_config cfg;
 	char		err[256];
+	char	   *old_secret;
+	size_t		old_secret_len;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.worker_id = worker_id;
@@ -150,12 +155,32 @@ configure(void)
 	cfg.max_connections_per_ip = chat_max_connections_per_ip;
 	cfg.rate_limit = chat_rate_limit;
 	cfg.rate_burst = chat_rate_burst;
+	cfg.user_rate_limit = chat_user_rate_limit;
+	cfg.user_rate_burst = chat_user_rate_burst;
+	cfg.max_handshakes = chat_max_handshakes;
+	cfg.max_handshakes_per_ip = chat_max_handshakes_per_ip;
 	cfg.allowed_origins = chat_allowed_origins;
 
-	if (chat_jwt_secret && chat_jwt_secret[0])
 	{
-		cfg.keys.hs_secret = (const unsigned char *) chat_jwt_secret;
-		cfg.keys.hs_secret_len = strlen(chat_jwt_secret);
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		char	   *secret;
+		size_t		len;
+
+		if (chat_hs_secret(&secret, &len, err, sizeof(err)) == CHAT_SECRET_BAD)
+			ereport(WARNING,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("chat: HS256 secret refused: %s", err),
+					 errdetail("Every HS256 token is refused until it is fixed.")));
+		MemoryContextSwitchTo(old);
+		old_secret = hs_secret;
+		old_secret_len = hs_secret_len;
+		hs_secret = secret;
+		hs_secret_len = len;
+		if (secret)
+		{
+			cfg.keys.hs_secret = (const unsigned char *) secret;
+			cfg.keys.hs_secret_len = len;
+		}
 	}
 	if (public_key)
 	{
@@ -177,8 +202,10 @@ configure(void)
 	if (cfg.keys.hs_secret == NULL && public_key == NULL)
 		ereport(WARNING,
 				(errmsg("chat has no JWT key: every connection is refused"),
-				 errhint("Set chat.jwt_secret or chat.jwt_public_key_file.")));
+				 errhint("Set chat.jwt_secret_file, chat.jwt_secret or chat.jwt_public_key_file.")));
 	chat_server_configure(server, &cfg);
+	/* the core no longer points at the old secret */
+	chat_secret_free(old_secret, old_secret_len);
 }
 
 /* open_listeners binds every address of chat.listen_addresses. */

@@ -35,12 +35,23 @@ BEGIN
 	END IF;
 	-- Roles are cluster-wide and outlive DROP EXTENSION, so another database
 	-- (or an earlier install) may have created it already.
+	-- (1.1: the warnings only; no object changed.)  An existing role is
+	-- adopted as it is, and its members get what this script grants it: say
+	-- so, in case someone else made it, or made it for something else.
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_app') THEN
 		CREATE ROLE chat_app NOLOGIN;
+	ELSE
+		RAISE WARNING 'role "chat_app" already exists and is used as it is'
+			USING DETAIL = 'Its members get every privilege this extension grants to chat_app.',
+				  HINT = 'If it was not made for chat, drop the extension, drop or rename the role, and create the extension again.';
 	END IF;
 	-- Reads the audit trail (chat_message_audit); not granted to chat_app.
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_auditor') THEN
 		CREATE ROLE chat_auditor NOLOGIN;
+	ELSE
+		RAISE WARNING 'role "chat_auditor" already exists and is used as it is'
+			USING DETAIL = 'Its members get every privilege this extension grants to chat_auditor: reading the audit trail.',
+				  HINT = 'If it was not made for chat, drop the extension, drop or rename the role, and create the extension again.';
 	END IF;
 END
 $$;

@@ -654,7 +654,7 @@ def main():
     status = 0
     try:
         run.cluster = it.start_cluster("faults", **{
-            "chat.workers": "2", "chat.rate_limit": "0",
+            "chat.workers": "2", "chat.rate_limit": "0", "chat.user_rate_limit": "0",
             "chat.heartbeat_interval": "'1s'", "chat.heartbeat_timeout": "'3s'"})
         log("cluster up: port %d, workers %r" % (run.cluster.chat_port, run.worker_pids()))
         asyncio.run(asyncio.wait_for(run.drive(), 150))

@@ -407,6 +407,11 @@ def ws_seeds():
         "length-2pow63": wsframe(1, b"", length=1 << 63),
         "fragments-over-max-message": text("a" * 5000, fin=False) + wsframe(0, "b" * 5000),
         "ping-flood": wsframe(9, b"") * 200,
+        # past the 64 unsent control frames a connection may have (conn.c)
+        "ping-flood-125": wsframe(9, b"p" * 125) * 200,
+        # past the 128 fragments a message may have: closed with 1008
+        "fragments-over-cap": text('{"type":"ping"', fin=False)
+        + wsframe(0, b" ", fin=False) * 130 + wsframe(0, b"}"),
     }
     # one session touching most of the protocol, in three lengths so that
     # every arrival mode of fuzz_ws.c (size % 3) starts from it

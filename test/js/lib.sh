@@ -26,7 +26,7 @@ npm_ready() {
 chat_cluster_up() {
   local extra=${1:-} port
   cluster_new CHAT_PG_DIR || return 1
-  CHAT_SECRET=secret-$RANDOM$RANDOM$RANDOM
+  CHAT_SECRET=js-test-secret-0123456789abcdef-$RANDOM$RANDOM$RANDOM
   port=$(cluster_start "$CHAT_PG_DIR" "chat.port = @CHAT_PORT@
 chat.listen_addresses = '127.0.0.1'
 chat.jwt_secret = '$CHAT_SECRET'

@@ -30,7 +30,10 @@ from seclib import (Client, assert_no_crash, assert_status, close_all, cpu_secon
 
 @pytest.fixture(scope="module")
 def slow():
+    # the 300 slow connections come from the real clients' address: the
+    # per-address handshake cap (test_handshake_caps.py) must not refuse them
     c = start("slowloris", **{"chat.handshake_timeout": "'1s'",
+                              "chat.max_handshakes_per_ip": "1000",
                               "chat.heartbeat_interval": "'400ms'",
                               "chat.heartbeat_timeout": "'10s'"})
     c.pid0 = worker_pid(c)

@@ -37,7 +37,7 @@ INJECTIONS = [
 
 @pytest.fixture(scope="module")
 def odd():
-    c = start("odd", **{"chat.rate_limit": "0"})
+    c = start("odd", **{"chat.rate_limit": "0", "chat.user_rate_limit": "0"})
     c.pid0 = worker_pid(c)
     yield c
     c.stop()

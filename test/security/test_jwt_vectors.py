@@ -208,3 +208,27 @@ def test_rfc_unsupported_and_unsecured_examples(rfc_hs_rs, rfc_es):
     for c in (rfc_hs_rs, rfc_es):
         assert worker_pid(c) == c.pid0
         assert_no_crash(c)
+
+
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_es256_high_and_low_s_are_both_accepted(rfc_es):
+    """ECDSA signatures are malleable: (r, s) and (r, n - s) both verify.
+    RFC 7518 does not ask for low-S and common signers (OpenSSL, Go,
+    Python's cryptography) do not normalise, so requiring it would refuse
+    about half of the valid tokens they mint: both forms are accepted, as
+    docs/security.md says.  chat never uses a token's bytes as an
+    identifier, so a second spelling of the same token gains nothing."""
+    import time
+    h = A3_TOKEN.split(".")[0]
+    si = h + "." + payload_with(int(time.time()) + 3600, sub="joe")
+    r, s = decode_dss_signature(ec_private().sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+    forms = {"low-S": min(s, P256_N - s), "high-S": max(s, P256_N - s)}
+    for name, s2 in forms.items():
+        tok = si + "." + b64url(r.to_bytes(32, "big") + s2.to_bytes(32, "big"))
+        assert_status(upgrade(rfc_es.chat_port, tok), 101, what="ES256 with %s" % name)
+    # s = 0 and s = n are not signatures at all
+    for bad in (0, P256_N):
+        tok = si + "." + b64url(r.to_bytes(32, "big") + bad.to_bytes(32, "big"))
+        assert_401(upgrade(rfc_es.chat_port, tok), what="ES256 with s = %#x" % bad)

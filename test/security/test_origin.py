@@ -10,8 +10,8 @@ import uuid
 import pytest
 import websockets
 
-from seclib import (assert_401, assert_no_crash, assert_status, http_raw, new_user, start,
-                    upgrade)
+from seclib import (assert_401, assert_no_crash, assert_status, http_get, http_raw, new_user,
+                    start, upgrade)
 
 APP = "https://app.example.com"
 ADMIN = "https://admin.example.com"
@@ -104,3 +104,50 @@ async def test_independent_client_with_and_without_a_listed_origin(oc):
         await wa.close()
         await wb.close()
     assert_no_crash(oc)
+
+
+def test_scheme_and_host_are_case_insensitive(oc):
+    """RFC 6454: scheme and host compare without regard to case (browsers
+    send them lowercased anyway); the port must be the listed one."""
+    for origin in ("HTTPS://App.Example.COM", "https://APP.example.com"):
+        assert_status(upgrade(oc.chat_port, oc.token(new_user("o")), origin=origin), 101,
+                      what=origin)
+    assert_status(upgrade(oc.chat_port, oc.token(new_user("o")),
+                          origin="HTTPS://APP.EXAMPLE.COM:443"), 403, "forbidden")
+
+
+@pytest.fixture(scope="module")
+def onull():
+    c = start("origin-null", **{"chat.allowed_origins": "'null, https://[::1]:8443'"})
+    yield c
+    c.stop()
+
+
+def test_opaque_origin_is_compared_exactly(onull):
+    """A listed value that is not scheme://host[:port] ("null") matches only
+    itself, case included."""
+    assert_status(upgrade(onull.chat_port, onull.token(new_user("o")), origin="null"), 101)
+    for origin in ("NULL", "Null"):
+        assert_status(upgrade(onull.chat_port, onull.token(new_user("o")), origin=origin),
+                      403, "forbidden", what=origin)
+    assert_status(upgrade(onull.chat_port, onull.token(new_user("o")),
+                          origin="HTTPS://[::1]:8443"), 101)
+
+
+# --------------------------------------------------------------------------
+# the pages: the demo page carries the token in its URL
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/chat.js", "/app.js"])
+def test_pages_send_security_headers(oc, path):
+    r = http_get(oc.chat_port, path)
+    assert r.status == 200, r
+    h = r.headers
+    assert h.get("x-content-type-options") == "nosniff", h
+    assert h.get("referrer-policy") == "no-referrer", h
+    csp = h.get("content-security-policy", "")
+    assert "default-src 'self'" in csp, csp
+    # WebSockets only to the page's own host
+    host = "127.0.0.1:%d" % oc.chat_port
+    assert "connect-src 'self' ws://%s wss://%s" % (host, host) in csp, csp
+    assert "*" not in csp and "unsafe" not in csp, csp

@@ -1,11 +1,14 @@
 """
-Per-connection rate limit on send and typing (token bucket,
-chat.rate_limit per second, chat.rate_burst saved up): frames over it get
-an error rate_limited (with their clientId/ref) and are not acted on; the
-connection stays open, other frames are still answered, and once the bucket
-refills the same clientId goes through and is stored once.
+Rate limits (token buckets): every client frame has a cost (send 1, edit 2,
+... as ready's frameCosts says) charged to its connection's bucket
+(chat.rate_limit per second, chat.rate_burst saved up) and to its user's
+bucket shared by the user's connections on the worker (chat.user_rate_limit,
+chat.user_rate_burst).  Frames over either get an error rate_limited (with
+their clientId/ref) and are not acted on; the connection stays open, and
+once the bucket refills the same clientId goes through and is stored once.
 
-Cluster "rate": chat.rate_limit = 5, chat.rate_burst = 10.
+Cluster "rate": chat.rate_limit = 5, chat.rate_burst = 10,
+chat.user_rate_limit = 8, chat.user_rate_burst = 15.
 """
 import asyncio
 import time
@@ -16,11 +19,14 @@ import pytest
 from seclib import assert_no_crash, new_user, start
 
 RATE, BURST = 5, 10
+USER_RATE, USER_BURST = 8, 15
 
 
 @pytest.fixture(scope="module")
 def rl():
-    c = start("rate", **{"chat.rate_limit": str(RATE), "chat.rate_burst": str(BURST)})
+    c = start("rate", **{"chat.rate_limit": str(RATE), "chat.rate_burst": str(BURST),
+                         "chat.user_rate_limit": str(USER_RATE),
+                         "chat.user_rate_burst": str(USER_BURST)})
     yield c
     c.stop()
 
@@ -57,9 +63,11 @@ async def test_send_flood_is_rate_limited_without_disconnect(rl):
         got.append(await cb.wait_message(g))
     await cb.expect_none(lambda f: f.get("type") == "message", 0.5, "message of a refused send")
     assert sorted(m["clientId"] for m in got) == sorted(acked)
-    # still open: pings are not limited, and the same clientId goes through later
+    # still open: a ping is answered (pong, or rate_limited while the bucket
+    # is empty: a ping costs 1 too), and the same clientId goes through later
     await ca.send({"type": "ping", "ref": "p"})
-    assert (await ca.wait_for(lambda f: f.get("ref") == "p"))["type"] == "pong"
+    f = await ca.wait_for(lambda f: f.get("ref") == "p")
+    assert f["type"] == "pong" or f.get("code") == "rate_limited", f
     retry = limited[0]
     deadline = time.monotonic() + 10
     while True:
@@ -113,3 +121,75 @@ async def test_limit_is_per_connection(rl):
     assert k["type"] == "ack", k
     await asyncio.gather(c1.close(), c2.close())
     assert_no_crash(rl)
+
+
+async def answers_to(client, frames, timeout=10):
+    """Sends frames (each with a distinct ref), then a ping marking the end,
+    and returns {ref: answer} for the answers that carry a ref (read has
+    none when it is carried out: its answer is the read broadcast)."""
+    refs = set()
+    for f in frames:
+        refs.add(f["ref"])
+        await client.send(f)
+    await client.send({"type": "ping", "ref": "end"})
+    await client.wait_for(lambda f: f.get("ref") == "end", timeout=timeout, what="the end")
+    return {f["ref"]: f for f in client.frames if f.get("ref") in refs}
+
+
+@pytest.mark.parametrize("kind", ["edit", "delete", "read", "history", "sync", "presence",
+                                  "refresh", "ping"])
+async def test_every_costly_frame_is_rate_limited(rl, kind):
+    a, b = new_user("ck"), new_user("rx")
+    g = rl.group([a, b])
+    ca = await rl.client(a)
+    k = await ca.send_message(g, "target")
+    assert k["type"] == "ack", k
+    mid = k["serverId"]
+    n = 30
+    frames = []
+    for i in range(n):
+        ref = "%s-%d" % (kind, i)
+        f = {"edit": {"type": "edit", "messageId": mid, "content": "v%d" % i},
+             "delete": {"type": "delete", "messageId": mid},
+             "read": {"type": "read", "channelId": str(g), "seq": 1},
+             "history": {"type": "history", "channelId": str(g), "limit": 10},
+             "sync": {"type": "sync", "channels": {str(g): 0}},
+             "presence": {"type": "presence", "channelId": str(g)},
+             "refresh": {"type": "refresh", "token": rl.token(a)},
+             "ping": {"type": "ping"}}[kind]
+        f["ref"] = ref
+        frames.append(f)
+    got = await answers_to(ca, frames)
+    limited = [r for r, f in got.items() if f.get("code") == "rate_limited"]
+    # the bucket holds BURST (minus the send); a frame costs at least 1
+    assert len(limited) >= n - BURST - RATE * 2, (kind, len(limited), list(got.values())[:3])
+    if kind == "edit":
+        versions = rl.sql1("SELECT count(*) FROM chat.message_versions WHERE message_id = %s",
+                           (mid,))
+        assert versions <= n - len(limited), (versions, len(limited))
+        assert versions <= BURST // 2 + RATE, versions
+    assert not ca.ws.closed
+    # clients learn the costs from ready
+    assert ca.ready["frameCosts"][kind] >= 1, ca.ready
+    await ca.close()
+
+
+async def test_user_limit_spans_its_connections(rl):
+    """Three connections of one user, each under its own connection limit,
+    together go past the user's: the user bucket refuses the excess."""
+    u, peer = new_user("ul"), new_user("rx")
+    g = rl.group([u, peer])
+    conns = [await rl.client(u) for _ in range(3)]
+    per = BURST - 1                              # each connection stays under its own burst
+    t0 = time.monotonic()
+    answers = []
+    for c in conns:
+        for i in range(per):
+            answers.append(await c.send_message(g, "u %d" % i))
+    elapsed = time.monotonic() - t0
+    acked = [k for k in answers if k["type"] == "ack"]
+    limited = [k for k in answers if k.get("code") == "rate_limited"]
+    assert len(acked) + len(limited) == len(answers), answers[:3]
+    assert len(acked) <= USER_BURST + USER_RATE * elapsed + 1, (len(acked), elapsed)
+    assert limited, "the user's connections together were never limited"
+    await asyncio.gather(*(c.close() for c in conns))

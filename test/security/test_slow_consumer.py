@@ -30,7 +30,7 @@ WARMUP = 400
 @pytest.fixture(scope="module")
 def sc():
     c = start("slow-consumer", **{"chat.max_outbound_bytes": "'64kB'",
-                                  "chat.rate_limit": "0",
+                                  "chat.rate_limit": "0", "chat.user_rate_limit": "0",
                                   "chat.max_message_bytes": "'16kB'",
                                   "chat.max_frame_bytes": "'64kB'",
                                   "chat.heartbeat_interval": "'10s'",

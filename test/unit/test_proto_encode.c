@@ -285,13 +285,14 @@ test_encode_ready(void)
 	json_t	   *j;
 	json_t	   *arr;
 
-	proto_limits lim = {30000, 3000, 2000, 16384, 30, 100, false};
-	proto_limits small = {1, 2, 3, 4, 0, 1, true};
+	proto_limits lim = {30000, 3000, 2000, 16384, 30, 100, false, 60, 200};
+	proto_limits small = {1, 2, 3, 4, 0, 1, true, 0, 1};
+	json_t	   *costs;
 
 	sample_channel(&ch[0], "dispatch", 2);
 	sample_channel(&ch[1], NULL, 0);
 	j = parse(proto_ready("alice", "w1-7", &lim, ch, 2, &len), &len);
-	check_keys(j, 10);
+	check_keys(j, 13);
 	CHECK_STR(jstr(j, "type"), "ready");
 	CHECK_STR(jstr(j, "userId"), "alice");
 	CHECK_STR(jstr(j, "connectionId"), "w1-7");
@@ -302,6 +303,15 @@ test_encode_ready(void)
 	CHECK(jint(j, "rateLimit") == 30);
 	CHECK(jint(j, "rateBurst") == 100);
 	CHECK(json_object_get(j, "resume") == NULL);	/* only when asked */
+	CHECK(jint(j, "userRateLimit") == 60);
+	CHECK(jint(j, "userRateBurst") == 200);
+	/* every client frame type has its cost, as proto_frame_cost says */
+	costs = json_object_get(j, "frameCosts");
+	CHECK(json_is_object(costs) && json_object_size(costs) == 10);
+	CHECK(jint(costs, "send") == proto_frame_cost(CMD_SEND));
+	CHECK(jint(costs, "edit") == proto_frame_cost(CMD_EDIT));
+	CHECK(jint(costs, "refresh") == proto_frame_cost(CMD_REFRESH));
+	CHECK(proto_frame_cost(CMD_SEND) == 1 && proto_frame_cost(CMD_EDIT) == 2);
 	arr = json_object_get(j, "channels");
 	CHECK(json_array_size(arr) == 2);
 	check_channel(json_array_get(arr, 0), "dispatch", 2);
