@@ -38,6 +38,9 @@ LANGUAGE sql AS $$
 	WHERE c.relnamespace = 'chat'::regnamespace
 $$;
 
+-- (the roles exist from earlier tests: CREATE EXTENSION's warning about
+-- adopting them is tested in 10_reinstall)
+SET client_min_messages = error;
 DROP EXTENSION IF EXISTS chat CASCADE;
 CREATE EXTENSION chat;
 SELECT extversion FROM pg_extension WHERE extname = 'chat';
@@ -53,6 +56,7 @@ SELECT seq, content FROM chat_send(chat_direct_channel('alice', 'bob'), 'alice',
 SELECT chat_mark_read(chat_direct_channel('alice', 'bob'), 'bob', 1);
 
 ALTER EXTENSION chat UPDATE;
+RESET client_min_messages;
 SELECT extversion FROM pg_extension WHERE extname = 'chat';
 
 -- The same objects as the fresh install, none more, none less.

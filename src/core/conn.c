@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include "core/conn.h"
 #include "core/tls.h"
 
 /* The request head buffer starts small and doubles up to HTTP_MAX_HEAD. */
@@ -279,7 +279,7 @@ conn_read_head(chat_conn *c)
 	if (st == HTTP_COMPLETE)
 	{
 		c->in_off = req->head_len;
-		upgrade_on_head(c, req);
+		c->srv->on_head(c, req);
 		/* frames sent along with the upgrade: no new data will signal them */
 		if (c->state == CONN_WS && c->in && c->in_off < c->in_len)
 		{
@@ -530,11 +530,11 @@ ws_on_msg(wslay_event_context_ptr ctx,
 	{
 		case WSLAY_TEXT_FRAME:
 			c->srv->stats.frames_in++;
-			handle_text(c, (const char *) arg->msg, arg->msg_length);
+			c->srv->on_text(c, (const char *) arg->msg, arg->msg_length);
 			break;
 		case WSLAY_BINARY_FRAME:
 			c->srv->stats.frames_in++;
-			handle_binary(c);
+			c->srv->on_binary(c);
 			break;
 		case WSLAY_CONNECTION_CLOSE:
 			/* wslay echoes the close: queued data goes out before it */
@@ -1002,10 +1002,10 @@ conn_kill(chat_conn *c)
 		srv->n_ws--;
 		srv->stats.connections_open--;
 	}
-	if (c->admitted && srv->store.admit)
-		srv->store.admit(srv->store.ctx, -1, 0);
-	if (c->ip_admitted && srv->store.admit_ip)
-		srv->store.admit_ip(srv->store.ctx, c->addr, -1, 0);
+	if (c->admitted && srv->host.admit)
+		srv->host.admit(srv->host.ctx, -1, 0);
+	if (c->ip_admitted && srv->host.admit_ip)
+		srv->host.admit_ip(srv->host.ctx, c->addr, -1, 0);
 	c->admitted = c->ip_admitted = false;
 	c->state = CONN_DEAD;
 	if (c->prev)

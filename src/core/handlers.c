@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/server_int.h"
+#include "core/layers.h"
 
 /* Largest page a sync answers before saying hasMore. */
 #define SYNC_PAGE 1000
@@ -605,9 +605,9 @@ batch_commit(chat_server *srv)
 	 * Only joins and leaves are applied here; the rest (including the
 	 * batch's own announcements) wait for the normal pass, after the acks.
 	 */
-	if (srv->store.drain_notifications)
+	if (srv->host.drain_events)
 	{
-		srv->store.drain_notifications(srv->store.ctx);
+		srv->host.drain_events(srv->host.ctx);
 		srv_process_notifications(srv, true);
 	}
 	for (size_t i = 0; i < n; i++)

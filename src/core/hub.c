@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/server_int.h"
+#include "core/hub.h"
 #include "core/vec.h"
 
 /* Largest page read from the table for one delivery step. */
@@ -71,26 +71,35 @@ hub_user(chat_server *srv, const char *user_id, bool create)
 	return u;
 }
 
-/* hub_attach records c as one of user_id's connections. */
-void
+/*
+ * hub_attach records c as one of user_id's connections; false when out of
+ * memory.  What a new connection means beyond the hub (presence) is the
+ * caller's business.
+ */
+bool
 hub_attach(chat_conn *c, const char *user_id)
 {
 	chat_user  *u = hub_user(c->srv, user_id, true);
 
 	if (u == NULL)
-		return;
+		return false;
 	if (vec_reserve((void **) &u->conns, &u->cap_conns, u->n_conns + 1,
 					sizeof(chat_conn *)) != 0)
-		return;
+	{
+		hub_user_release(c->srv, u);
+		return false;
+	}
 	u->conns[u->n_conns++] = c;
 	c->user = u;
-	if (c->srv->store.presence &&
-		c->srv->store.presence(c->srv->store.ctx, u->id, true))
-		presence_changed(c->srv, u->id, true);
+	return true;
 }
 
-/* hub_detach drops every subscription of c and forgets it as the user's. */
-void
+/*
+ * hub_detach drops every subscription of c and forgets it as the user's.
+ * Returns that user (NULL if c had none), kept until hub_user_release so
+ * the caller can act on it (typing, presence) first.
+ */
+chat_user *
 hub_detach(chat_conn *c)
 {
 	chat_user  *u = c->user;
@@ -98,7 +107,7 @@ hub_detach(chat_conn *c)
 	while (c->n_subs > 0)
 		hub_unsubscribe(c, c->subs[c->n_subs - 1]);
 	if (u == NULL)
-		return;
+		return NULL;
 	for (size_t i = 0; i < u->n_conns; i++)
 		if (u->conns[i] == c)
 		{
@@ -106,18 +115,19 @@ hub_detach(chat_conn *c)
 			break;
 		}
 	c->user = NULL;
-	if (u->n_conns == 0)
-		typing_stop_user(c->srv, u->id);
-	if (c->srv->store.presence &&
-		c->srv->store.presence(c->srv->store.ctx, u->id, false))
-		presence_changed(c->srv, u->id, false);
-	if (u->n_conns == 0)
-	{
-		map_del(&c->srv->users, u->id);
-		free(u->conns);
-		free(u->id);
-		free(u);
-	}
+	return u;
+}
+
+/* hub_user_release frees u once it has no connection left here. */
+void
+hub_user_release(chat_server *srv, chat_user *u)
+{
+	if (u->n_conns > 0)
+		return;
+	map_del(&srv->users, u->id);
+	free(u->conns);
+	free(u->id);
+	free(u);
 }
 
 chat_sub *
@@ -402,8 +412,8 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 			}
 			frame_unref(f);
 			/* a message sent from SQL (or another worker) ends typing too */
-			if (srv->typing.used > 0)
-				typing_stop(srv, r->id, msgs[i].sender_id);
+			if (srv->on_message_out && srv->typing.used > 0)
+				srv->on_message_out(srv, r->id, msgs[i].sender_id);
 		}
 		chat_messages_free(msgs, n);
 	}

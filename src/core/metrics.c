@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "core/metrics.h"
-#include "core/server_int.h"
+#include "core/conn.h"
 
 typedef struct textbuf
 {

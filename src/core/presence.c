@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/server_int.h"
+#include "core/layers.h"
 
 /* broadcast_local tells this worker's rooms of user_id's channels. */
 static void
@@ -58,6 +58,19 @@ presence_changed(chat_server *srv, const char *user_id, bool online)
 	ev.online = online;
 	snprintf(ev.user, sizeof(ev.user), "%s", user_id);
 	srv_publish(srv, &ev);
+}
+
+/*
+ * presence_connection tells the host that user_id gained (up) or lost a
+ * connection here, and everyone concerned when that made the user go
+ * online or offline everywhere.
+ */
+void
+presence_connection(chat_server *srv, const char *user_id, bool up)
+{
+	if (srv->host.presence &&
+		srv->host.presence(srv->host.ctx, user_id, up))
+		presence_changed(srv, user_id, up);
 }
 
 /* presence_remote relays another worker's presence change. */

@@ -20,7 +20,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include "core/layers.h"
 #include "core/tls.h"
 #include "core/vec.h"
 
@@ -28,29 +28,13 @@
 /* a connection silent this long gives up its wslay context (conn_hibernate) */
 #define HIBERNATE_AFTER_MS 1000
 #define ACCEPT_BACKOFF_MS 100
-#define EVENTS_MAX 8192			/* queued events before a full resync */
-
-static void resync_everything(chat_server *srv);
 
 /* The listeners' epoll tag: any non-connection pointer would do. */
 static char listener_tag;
 
-void
-srv_log(chat_server *srv, chat_log_level level, const char *fmt,...)
-{
-	char		buf[512];
-	va_list		ap;
-
-	if (srv->log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	srv->log(srv->log_arg, level, buf);
-}
-
 chat_server *
-chat_server_create(const chat_store *store, chat_log_fn log, void *log_arg)
+chat_server_create(const chat_store *store, const chat_host *host,
+				   chat_log_fn log, void *log_arg)
 {
 	chat_server *srv = calloc(1, sizeof(chat_server));
 
@@ -63,6 +47,13 @@ chat_server_create(const chat_store *store, chat_log_fn log, void *log_arg)
 		return NULL;
 	}
 	srv->store = *store;
+	if (host)
+		srv->host = *host;
+	/* the layers conn.c hands its input to (it calls nothing above it) */
+	srv->on_head = upgrade_on_head;
+	srv->on_text = handle_text;
+	srv->on_binary = handle_binary;
+	srv->on_message_out = typing_stop;
 	srv->log = log;
 	srv->log_arg = log_arg;
 	map_init(&srv->rooms);
@@ -177,156 +168,6 @@ accept_all(chat_server *srv, int lfd)
 		if (conn_new(srv, fd, addr) == NULL)
 			close(fd);
 	}
-}
-
-bool
-chat_server_event(chat_server *srv, const chat_event *ev)
-{
-	if (!chat_event_is_valid(ev))
-		return false;
-	if (ev->kind == CHAT_EV_RESYNC || srv->n_events >= EVENTS_MAX)
-	{
-		/* too much to replay one by one: re-read every table instead */
-		chat_server_resync(srv);
-		return true;
-	}
-	if (vec_reserve((void **) &srv->events, &srv->cap_events,
-					srv->n_events + 1, sizeof(chat_event)) != 0)
-	{
-		chat_server_resync(srv);
-		return true;
-	}
-	srv->events[srv->n_events++] = *ev;
-	return true;
-}
-
-bool
-chat_server_notify(chat_server *srv, const char *payload)
-{
-	chat_event	ev;
-
-	return chat_event_parse(payload, strlen(payload), &ev) &&
-		chat_server_event(srv, &ev);
-}
-
-/*
- * dispatch_event acts on one event (see docs/architecture.md).  Hints only
- * make the hub look at the tables; what it sends comes from there.
- */
-static void
-dispatch_event(chat_server *srv, const chat_event *ev)
-{
-	switch ((chat_event_kind) ev->kind)
-	{
-		case CHAT_EV_MESSAGE:
-			hub_announce(srv, ev->channel, ev->seq);
-			break;
-		case CHAT_EV_EDIT:
-		case CHAT_EV_DELETE:
-			hub_deliver_pending(srv);
-			hub_message_changed(srv, ev->channel, ev->seq,
-								ev->kind == CHAT_EV_DELETE);
-			break;
-		case CHAT_EV_READ:
-			/* message N goes out before "read up to N" */
-			hub_deliver_pending(srv);
-			if (ev->user[0])
-				hub_read_moved(srv, ev->channel, ev->seq, ev->user);
-			break;
-		case CHAT_EV_TYPING:
-		case CHAT_EV_TYPING_STOP:
-			typing_remote(srv, ev);
-			break;
-		case CHAT_EV_PRESENCE:
-			presence_remote(srv, ev);
-			break;
-		case CHAT_EV_JOIN:
-		case CHAT_EV_LEAVE:
-			/* deliver what came before the change first */
-			hub_deliver_pending(srv);
-			if (ev->user[0] == '\0')
-				chat_server_resync(srv);	/* who? the tables will say */
-			else if (ev->kind == CHAT_EV_JOIN)
-				hub_member_joined(srv, ev->channel, ev->user);
-			else
-				hub_member_left(srv, ev->channel, ev->user);
-			break;
-		case CHAT_EV_RESYNC:
-			chat_server_resync(srv);
-			break;
-	}
-}
-
-void
-srv_process_notifications(chat_server *srv, bool membership_only)
-{
-	size_t		kept = 0;
-
-	for (size_t i = 0; i < srv->n_events; i++)
-	{
-		chat_event *ev = &srv->events[i];
-
-		if (membership_only && ev->kind != CHAT_EV_JOIN &&
-			ev->kind != CHAT_EV_LEAVE)
-		{
-			if (kept != i)
-				srv->events[kept] = *ev;
-			kept++;
-			continue;
-		}
-		dispatch_event(srv, ev);
-	}
-	srv->n_events = kept;
-	/* hints were lost: membership first, before anything is delivered */
-	if (srv->resync_all)
-		resync_everything(srv);
-}
-
-/*
- * srv_publish queues an ephemeral event for the other workers; the queue
- * goes out in one go at the end of the iteration.
- */
-void
-srv_publish(chat_server *srv, const chat_event *ev)
-{
-	if (srv->store.publish == NULL)
-		return;
-	if (vec_reserve((void **) &srv->outbox, &srv->cap_outbox,
-					srv->n_outbox + 1, sizeof(chat_event)) != 0)
-		return;					/* ephemeral: losing one is harmless */
-	srv->outbox[srv->n_outbox++] = *ev;
-}
-
-static void
-publish_outbox(chat_server *srv)
-{
-	if (srv->n_outbox == 0)
-		return;
-	srv->store.publish(srv->store.ctx, srv->outbox, srv->n_outbox);
-	srv->n_outbox = 0;
-}
-
-void
-chat_server_resync(chat_server *srv)
-{
-	srv->resync_all = true;
-}
-
-/*
- * resync_everything re-reads what lost hints would have said: every connected
- * user's memberships (a removed member gets "left" and nothing after it, a
- * new one "joined"), then every room's newest seq and change counter.
- */
-static void
-resync_everything(chat_server *srv)
-{
-	chat_room  *r;
-
-	srv->resync_all = false;
-	srv->stats.resyncs++;
-	hub_resync_members(srv);
-	map_foreach(&srv->rooms, i, r)
-		hub_room_resync(srv, r);
 }
 
 /*
@@ -450,6 +291,23 @@ resume_lagging(chat_server *srv)
 }
 
 /*
+ * detach_user takes c off its user: the user's last connection here ends
+ * their typing here, and presence is told (offline everywhere, maybe).
+ */
+static void
+detach_user(chat_server *srv, chat_conn *c)
+{
+	chat_user  *u = hub_detach(c);
+
+	if (u == NULL)
+		return;
+	if (u->n_conns == 0)
+		typing_stop_user(srv, u->id);
+	presence_connection(srv, u->id, false);
+	hub_user_release(srv, u);
+}
+
+/*
  * reap frees the connections closed during this iteration.  Detaching one
  * may broadcast (presence, typing_stopped), which is flushed before any
  * struct is freed, so the dirty list never points at freed memory; a
@@ -467,7 +325,7 @@ reap(chat_server *srv)
 		srv->dead = NULL;
 		for (c = list; c; c = c->dead_next)
 			if (c->user)
-				hub_detach(c);
+				detach_user(srv, c);
 		flush_dirty(srv);
 		for (c = list; c; c = next)
 		{
@@ -576,7 +434,7 @@ chat_server_poll(chat_server *srv, int64_t now_ms, int64_t now_s)
 	flush_dirty(srv);
 	resume_lagging(srv);
 	reap(srv);
-	publish_outbox(srv);
+	srv_publish_flush(srv);
 	chat_histo_add(&srv->stats.loop, chat_clock_us() - t0);
 	{
 		int64_t		wait = srv->next_sweep_ms - now_ms;
@@ -608,7 +466,7 @@ chat_server_destroy(chat_server *srv)
 		conn_kill(srv->conns);
 	reap(srv);
 	/* the offline and typing_stopped events of those users, for the others */
-	publish_outbox(srv);
+	srv_publish_flush(srv);
 	for (int i = 0; i < srv->n_lfds; i++)
 		close(srv->lfds[i]);
 	close(srv->epfd);

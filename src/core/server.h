@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "core/event.h"
+#include "core/host.h"
 #include "core/jwt.h"
 #include "core/store.h"
 
@@ -57,6 +58,7 @@ typedef struct chat_server_config
 } chat_server_config;
 
 extern chat_server *chat_server_create(const chat_store *store,
+									   const chat_host *host,
 									   chat_log_fn log, void *log_arg);
 extern void chat_server_configure(chat_server *srv,
 								  const chat_server_config *cfg);

@@ -1,6 +1,7 @@
 /*
  * store.h
- *	  The storage interface the core calls.  The PostgreSQL side implements
+ *	  The storage interface the core calls (the host's other services are
+ *	  in core/host.h).  The PostgreSQL side implements
  *	  it over SPI (src/pg/store_spi.c); every transaction lives behind it.
  *	  Calls are synchronous and never longjmp: failures come back as a
  *	  chat_err, which maps one-to-one onto the protocol's error codes.
@@ -12,7 +13,6 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "core/event.h"
 #include "core/message.h"
 
 typedef enum chat_err
@@ -103,31 +103,6 @@ typedef struct chat_store
 						   const char *user_id, chat_message *out,
 						   char *errmsg, size_t errlen);
 
-	/*
-	 * Presence, kept by the host across workers: the user gained (up) or
-	 * lost a connection here.  Returns true when that made the user go
-	 * online or offline everywhere.  May be NULL.
-	 */
-	bool		(*presence) (void *ctx, const char *user_id, bool up);
-
-	/*
-	 * Connection slots across workers: admit(+1) takes one and returns
-	 * false (taking nothing) when max are taken; admit(-1) gives one back.
-	 * May be NULL: then only this worker's count is checked.
-	 */
-	bool		(*admit) (void *ctx, int delta, int max);
-
-	/* The same per client address (chat.max_connections_per_ip). */
-	bool		(*admit_ip) (void *ctx, const char *addr, int delta, int max);
-
-	/*
-	 * Hand every event committed so far to chat_server_event() now, without
-	 * waiting for the wake-up.  The core calls it right after a batch
-	 * commit: a membership change that committed before the batch must be
-	 * applied before the batch's messages are delivered.
-	 */
-	void		(*drain_notifications) (void *ctx);
-
 	/* Members of channel_id online on any worker now (malloc'd strings). */
 	chat_err	(*channel_online) (void *ctx, const char *channel_id,
 								   char ***users, size_t *n);
@@ -136,12 +111,6 @@ typedef struct chat_store
 	chat_err	(*user_channel_ids) (void *ctx, const char *user_id,
 									 chat_uuid **ids, size_t *n);
 
-	/*
-	 * Hand ephemeral events (typing, presence) to the other workers; they
-	 * reach every other worker through chat_server_event().  Never a
-	 * channel anyone but the workers can read or write.
-	 */
-	void		(*publish) (void *ctx, const chat_event *evs, size_t n);
 } chat_store;
 
 extern void chat_strings_free(char **strs, size_t n);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/server_int.h"
+#include "core/layers.h"
 
 typedef struct typing_entry
 {

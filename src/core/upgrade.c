@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include "core/metrics.h"
-#include "core/server_int.h"
+#include "core/layers.h"
 #include "core/web_assets.h"
 
 #define RESP_MAX 1024
@@ -168,7 +168,8 @@ send_ready(chat_conn *c, const char *user_id, bool resume)
 
 	if (srv->store.user_channels(srv->store.ctx, user_id, &chs, &n) != CHAT_OK)
 		return false;
-	hub_attach(c, user_id);
+	if (hub_attach(c, user_id))
+		presence_connection(srv, user_id, true);
 	for (size_t i = 0; i < n; i++)
 		hub_subscribe(c, chs[i].id, chs[i].last_seq, chs[i].last_change);
 	if (resume)
@@ -239,8 +240,8 @@ do_upgrade(chat_conn *c, const http_request *req)
 			return;
 		}
 	if (srv->cfg.max_connections_per_ip > 0 &&
-		(srv->store.admit_ip ?
-		 !srv->store.admit_ip(srv->store.ctx, c->addr, 1,
+		(srv->host.admit_ip ?
+		 !srv->host.admit_ip(srv->host.ctx, c->addr, 1,
 							  srv->cfg.max_connections_per_ip) :
 		 count_ip(srv, c->addr) >= srv->cfg.max_connections_per_ip))
 	{
@@ -249,18 +250,18 @@ do_upgrade(chat_conn *c, const http_request *req)
 		return;
 	}
 	c->ip_admitted = srv->cfg.max_connections_per_ip > 0 &&
-		srv->store.admit_ip != NULL;
+		srv->host.admit_ip != NULL;
 	if ((int) srv->n_ws >= srv->cfg.max_connections ||
-		(srv->store.admit &&
-		 !srv->store.admit(srv->store.ctx, 1, srv->cfg.max_connections)))
+		(srv->host.admit &&
+		 !srv->host.admit(srv->host.ctx, 1, srv->cfg.max_connections)))
 	{
 		if (c->ip_admitted)
-			srv->store.admit_ip(srv->store.ctx, c->addr, -1, 0);
+			srv->host.admit_ip(srv->host.ctx, c->addr, -1, 0);
 		c->ip_admitted = false;
 		reply_error(c, 503, "unavailable", "too many connections");
 		return;
 	}
-	c->admitted = srv->store.admit != NULL;
+	c->admitted = srv->host.admit != NULL;
 
 	n = http_upgrade_response(accept, resp, sizeof(resp));
 	if (n < 0 || conn_start_ws(c) != 0)

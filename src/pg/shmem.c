@@ -170,16 +170,20 @@ chat_presence_remove(const char *user_id, int worker)
 	return last;
 }
 
-bool
-chat_presence_online(const char *user_id)
+/*
+ * chat_presence_filter sets online[i] when users[i] has a live connection
+ * on any worker: the one answer to "who is online", for every reader
+ * (ready, the presence frame, chat_online()), under one lock for the lot.
+ */
+void
+chat_presence_filter(const char *const *users, int n, bool *online)
 {
-	bool		online;
-
 	require_shared();
 	LWLockAcquire(shared->lock, LW_SHARED);
-	online = hash_search(presence, user_id, HASH_FIND, NULL) != NULL;
+	for (int i = 0; i < n; i++)
+		online[i] = users[i] != NULL &&
+			hash_search(presence, users[i], HASH_FIND, NULL) != NULL;
 	LWLockRelease(shared->lock);
-	return online;
 }
 
 void

@@ -36,6 +36,8 @@ chat_online(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
 	int			rc;
+	char	  **users;
+	bool	   *online;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	values[0] = channel;
@@ -55,14 +57,19 @@ chat_online(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read channel members: %s",
 			 SPI_result_code_string(rc));
+	users = palloc(sizeof(char *) * (SPI_processed + 1));
+	online = palloc(sizeof(bool) * (SPI_processed + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		users[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	chat_presence_filter((const char *const *) users, (int) SPI_processed,
+						 online);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *user = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
+		char	   *user = users[i];
 		Datum		out[1];
 		bool		nulls[1] = {false};
 
-		if (!chat_presence_online(user))
+		if (!online[i])
 			continue;
 		out[0] = CStringGetTextDatum(user);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);

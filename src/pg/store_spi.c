@@ -214,6 +214,22 @@ fmt_int8(int64 v)
 	return psprintf(INT64_FORMAT, v);
 }
 
+/*
+ * online_rows answers, for column c of every row of the last query (user
+ * ids), whether that user is online (chat_presence_filter).  palloc'd.
+ */
+static bool *
+online_rows(int c)
+{
+	const char **users = palloc(sizeof(char *) * (SPI_processed + 1));
+	bool	   *online = palloc(sizeof(bool) * (SPI_processed + 1));
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+		users[r] = col(r, c);
+	chat_presence_filter(users, (int) SPI_processed, online);
+	return online;
+}
+
 /* --- transactions ----------------------------------------------------- */
 
 static void
@@ -418,6 +434,7 @@ user_channels_body(void *arg)
 {
 	channels_call *a = arg;
 	const char *args[1] = {a->user_id};
+	bool	   *online;
 
 	run("SELECT " CH_COLS " FROM chat.channel_members cm "
 		"JOIN chat.channels c ON c.id = cm.channel_id "
@@ -434,6 +451,7 @@ user_channels_body(void *arg)
 	run("SELECT o.channel_id::text, o.user_id FROM chat.channel_members cm "
 		"JOIN chat.channel_members o ON o.channel_id = cm.channel_id "
 		"WHERE cm.user_id = $1 ORDER BY o.channel_id, o.user_id", 1, args);
+	online = online_rows(2);
 	for (uint64 r = 0, i = 0; r < SPI_processed && i < a->n; r++)
 	{
 		const char *ch = col(r, 1);
@@ -443,7 +461,7 @@ user_channels_body(void *arg)
 			i++;
 		/* the user counts as online: this connection is about to open */
 		if (i < a->n && strcmp(a->out[i].id, ch) == 0 &&
-			(strcmp(user, a->user_id) == 0 || chat_presence_online(user)))
+			(strcmp(user, a->user_id) == 0 || online[r]))
 			add_online(&a->out[i], user);
 	}
 }
@@ -478,13 +496,15 @@ channel_for_user_body(void *arg)
 	if (SPI_processed == 1)
 	{
 		const char *args2[1] = {a->channel_id};
+		bool	   *online;
 
 		row_to_channel(0, a->out);
 		a->found = true;
 		run("SELECT user_id FROM chat.channel_members "
 			"WHERE channel_id = $1::uuid ORDER BY user_id", 1, args2);
+		online = online_rows(1);
 		for (uint64 r = 0; r < SPI_processed; r++)
-			if (chat_presence_online(col(r, 1)))
+			if (online[r])
 				add_online(a->out, col(r, 1));
 	}
 }
@@ -984,6 +1004,7 @@ channel_online_body(void *arg)
 {
 	ids_call   *a = arg;
 	const char *args[1] = {a->key};
+	bool	   *online;
 
 	run("SELECT user_id FROM chat.channel_members "
 		"WHERE channel_id = $1::uuid ORDER BY user_id", 1, args);
@@ -991,8 +1012,9 @@ channel_online_body(void *arg)
 	if (a->users == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("out of memory")));
+	online = online_rows(1);
 	for (uint64 r = 0; r < SPI_processed; r++)
-		if (chat_presence_online(col(r, 1)))
+		if (online[r])
 			a->users[a->n++] = dup_text(col(r, 1));
 }
 

@@ -113,7 +113,7 @@ drain_events(void)
 }
 
 static void
-host_drain_notifications(void *ctx)
+host_drain_events(void *ctx)
 {
 	drain_events();
 }
@@ -421,6 +421,7 @@ void
 chat_worker_main(Datum arg)
 {
 	chat_store	store;
+	chat_host	host;
 	char		activity[64];
 
 	worker_id = DatumGetInt32(arg);
@@ -450,12 +451,13 @@ chat_worker_main(Datum arg)
 	wait_for_extension();
 
 	chat_store_spi_init(&store);
-	store.presence = host_presence;
-	store.admit = host_admit;
-	store.admit_ip = host_admit_ip;
-	store.drain_notifications = host_drain_notifications;
-	store.publish = host_publish;
-	server = chat_server_create(&store, core_log, NULL);
+	memset(&host, 0, sizeof(host));
+	host.presence = host_presence;
+	host.admit = host_admit;
+	host.admit_ip = host_admit_ip;
+	host.drain_events = host_drain_events;
+	host.publish = host_publish;
+	server = chat_server_create(&store, &host, core_log, NULL);
 	if (server == NULL)
 		ereport(FATAL, (errmsg("chat worker could not create its event loop")));
 	configure();

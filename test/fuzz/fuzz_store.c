@@ -574,7 +574,7 @@ fs_admit(void *ctx, int delta, int max)
 /* --- set-up and tear-down -------------------------------------------- */
 
 void
-fs_init(fuzz_store *st, chat_store *out)
+fs_init(fuzz_store *st, chat_store *out, chat_host *host)
 {
 	fs_channel *c1 = &st->ch[0];
 	chat_message *m;
@@ -613,11 +613,13 @@ fs_init(fuzz_store *st, chat_store *out)
 	out->mark_read = fs_mark_read;
 	out->edit = fs_edit;
 	out->remove = fs_remove;
-	out->presence = fs_presence;
 	out->channel_online = fs_channel_online;
 	out->user_channel_ids = fs_user_channel_ids;
-	out->publish = fs_publish;
-	out->admit = fs_admit;
+	memset(host, 0, sizeof(*host));
+	host->ctx = st;
+	host->presence = fs_presence;
+	host->publish = fs_publish;
+	host->admit = fs_admit;
 }
 
 void

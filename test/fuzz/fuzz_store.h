@@ -17,6 +17,7 @@
 #ifndef CHAT_FUZZ_STORE_H
 #define CHAT_FUZZ_STORE_H
 
+#include "core/host.h"
 #include "core/store.h"
 
 #define FS_N_CHANNELS 3
@@ -53,8 +54,11 @@ typedef struct fuzz_store
 	size_t		cap_notes;
 } fuzz_store;
 
-/* fs_init fills st with the canned state and out with its callbacks. */
-extern void fs_init(fuzz_store *st, chat_store *out);
+/*
+ * fs_init fills st with the canned state, out with its storage callbacks
+ * and host with its host services (presence, slots, publish).
+ */
+extern void fs_init(fuzz_store *st, chat_store *out, chat_host *host);
 extern void fs_free(fuzz_store *st);
 
 /*

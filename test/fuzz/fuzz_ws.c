@@ -47,7 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include "core/layers.h"
 #include "fuzz_store.h"
 #include "fuzz_util.h"
 
@@ -401,11 +401,12 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	chat_store	store;
+	chat_host	host;
 	chat_server_config cfg = config();
 	int			mode = (int) (size % 3);
 
-	fs_init(&st, &store);
-	srv = chat_server_create(&store, on_log, NULL);
+	fs_init(&st, &store, &host);
+	srv = chat_server_create(&store, &host, on_log, NULL);
 	FZ_CHECK(srv != NULL);
 	chat_server_configure(srv, &cfg);
 	n_owned = 0;
