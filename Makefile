@@ -5,7 +5,7 @@
 
 EXTENSION   = chat
 MODULE_big  = chat
-EXTVERSION  = 1.0
+EXTVERSION  = 1.1
 
 CORE_SRCS   = $(sort $(wildcard src/core/*.c))
 PG_SRCS     = $(sort $(wildcard src/pg/*.c))
