@@ -2,7 +2,10 @@
  * chat--1.0--1.1.sql
  *	  Upgrade of the chat extension from 1.0 to 1.1.  A fresh install runs
  *	  chat--1.0.sql and then this file, so both paths end in the same
- *	  objects (test/regress/sql: the upgrade test compares them).
+ *	  objects (sql/16_upgrade.sql compares them).
+ *
+ * Conventions: those of chat--1.0.sql (see src/sql/README.md).  Each change
+ * has its own section below, titled for it.
  */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
@@ -110,3 +113,29 @@ LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'chat_events_take';
 
 REVOKE EXECUTE ON FUNCTION chat._events_take() FROM PUBLIC;
+
+/* ------------------------------------------------------------------------
+ * chat_send in C (src/pg/send.c)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * chat_send does what chat._send does, with the same checks in the same
+ * order, the same errors and the same statements, but in C: the PL/pgSQL
+ * calls around the statements (chat_send -> chat._send ->
+ * chat._check_content -> chat._max_message_bytes) cost as much as the
+ * statements.  chat._send stays, for the worker.  The pinned search_path
+ * stays too: PostgreSQL 15 re-plans a kept plan under the search_path
+ * current when it runs, so the C function's statements must always run
+ * under this one.
+ */
+CREATE OR REPLACE FUNCTION chat_send(channel uuid, sender text, content text,
+									 client_id uuid DEFAULT pg_catalog.gen_random_uuid(),
+									 kind text DEFAULT 'text', reply_to uuid DEFAULT NULL,
+									 attachments jsonb DEFAULT NULL)
+RETURNS chat.messages
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'chat_send';
+
+REVOKE EXECUTE ON FUNCTION chat_send(uuid, text, text, uuid, text, uuid, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION chat_send(uuid, text, text, uuid, text, uuid, jsonb) TO chat_app;

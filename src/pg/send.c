@@ -1,0 +1,377 @@
+/*
+ * send.c
+ *	  chat_send() in C: what chat._send (chat--1.0.sql) does for one
+ *	  message, with the same checks in the same order, the same errors and
+ *	  the same statements, without the PL/pgSQL around them.
+ *
+ *	  From SQL, chat_send was chat_send -> chat._send -> chat._check_content
+ *	  -> chat._max_message_bytes, four PL/pgSQL calls and a statement per
+ *	  call, around the five statements that do the work; that cost as much
+ *	  as the work itself.  Here the argument checks are C (the setting is
+ *	  the C variable behind chat.max_message_bytes), and the statements are
+ *	  planned once per backend (SPI_prepare + SPI_keepplan) and executed
+ *	  with SPI, each with a new snapshot as PL/pgSQL does (SPI in an atomic
+ *	  context takes one per statement).
+ *
+ *	  The statements resolve their operators and functions through
+ *	  search_path, when first planned and again whenever the plan cache
+ *	  re-analyses them: PostgreSQL 15 re-analyses a kept plan under the
+ *	  search_path current at execution (RevalidateCachedQuery), for
+ *	  instance when it differs from the one the plan was made under.  So
+ *	  chat_send keeps its "SET search_path = pg_catalog, pg_temp" clause:
+ *	  every statement here runs under that path, whatever the caller's.
+ *
+ *	  chat._send stays as it is (the worker's per-item fallback calls it);
+ *	  sql/15_send_c.sql holds the two to the same errors and rows.
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/uuid.h"
+
+#include "pg/settings.h"
+
+PG_FUNCTION_INFO_V1(chat_send);
+
+/* The statements of chat._send, in the order they run. */
+enum
+{
+	ST_CHECK_ATTACHMENTS,
+	ST_BUMP_SEQ,
+	ST_PROBE,
+	ST_GIVE_BACK,
+	ST_MESSAGE_BY_ID,
+	ST_REPLY_TO,
+	ST_INSERT,
+	ST_MESSAGE_BY_KEY,
+	ST_MARK_READ,
+	N_STATEMENTS
+};
+
+typedef struct Statement
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[8];
+} Statement;
+
+/*
+ * Every name is schema-qualified; operators and the functions the parser
+ * picks for them come from pg_catalog because search_path is pinned.
+ * Whole rows come back as one composite column (RETURNING m, SELECT m),
+ * so the result is chat.messages whatever columns later versions add.
+ */
+static const Statement statements[N_STATEMENTS] = {
+	[ST_CHECK_ATTACHMENTS] = {
+		"SELECT chat._check_attachments($1)",
+		1, {JSONBOID}
+	},
+	[ST_BUMP_SEQ] = {
+		"UPDATE chat.channels AS x SET last_seq = x.last_seq + 1 WHERE x.id = $1 "
+		"RETURNING x.last_seq",
+		1, {UUIDOID}
+	},
+	[ST_PROBE] = {
+		"SELECT (SELECT m.id FROM chat.messages AS m "
+		"        WHERE m.sender_id = $2 AND m.client_id = $3), "
+		"       EXISTS (SELECT FROM chat.channel_members AS x "
+		"               WHERE x.channel_id = $1 AND x.user_id = $2)",
+		3, {UUIDOID, TEXTOID, UUIDOID}
+	},
+	[ST_GIVE_BACK] = {
+		"UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = $1",
+		1, {UUIDOID}
+	},
+	[ST_MESSAGE_BY_ID] = {
+		"SELECT m FROM chat.messages AS m WHERE m.id = $1",
+		1, {UUIDOID}
+	},
+	[ST_REPLY_TO] = {
+		"SELECT FROM chat.messages AS m WHERE m.id = $1 AND m.channel_id = $2",
+		2, {UUIDOID, UUIDOID}
+	},
+	[ST_INSERT] = {
+		"INSERT INTO chat.messages AS m "
+		"    (channel_id, seq, sender_id, client_id, content, kind, reply_to, "
+		"     attachments, created_at) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.clock_timestamp()) "
+		"ON CONFLICT ON CONSTRAINT messages_sender_client_key DO NOTHING "
+		"RETURNING m",
+		8, {UUIDOID, INT8OID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID}
+	},
+	[ST_MESSAGE_BY_KEY] = {
+		"SELECT m FROM chat.messages AS m WHERE m.sender_id = $1 AND m.client_id = $2",
+		2, {TEXTOID, UUIDOID}
+	},
+	/*
+	 * Sending marks the channel read for the sender, without ever waiting
+	 * for the member row (see chat._send).
+	 */
+	[ST_MARK_READ] = {
+		"UPDATE chat.channel_members AS x SET last_read_seq = $3 "
+		"WHERE (x.channel_id, x.user_id) IN ("
+		"    SELECT y.channel_id, y.user_id FROM chat.channel_members AS y "
+		"    WHERE y.channel_id = $1 AND y.user_id = $2 AND y.last_read_seq < $3 "
+		"    FOR NO KEY UPDATE SKIP LOCKED)",
+		3, {UUIDOID, TEXTOID, INT8OID}
+	},
+};
+
+/* kept plans, made by the backend's first chat_send */
+static SPIPlanPtr plans[N_STATEMENTS];
+
+/*
+ * prepare_plans plans every statement not planned yet and keeps it for the
+ * backend's life.  The plan cache re-analyses a kept plan after DDL on what
+ * it uses (DROP and CREATE EXTENSION, say); search_path is pinned by then
+ * too (see the file comment).
+ */
+static void
+prepare_plans(void)
+{
+	for (int i = 0; i < N_STATEMENTS; i++)
+	{
+		const Statement *st = &statements[i];
+		SPIPlanPtr	plan;
+
+		if (plans[i] != NULL)
+			continue;
+		plan = SPI_prepare(st->sql, st->nargs, (Oid *) st->types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", st->sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the plan of \"%s\"", st->sql);
+		plans[i] = plan;
+	}
+}
+
+/*
+ * run executes statement i with the given arguments (nulls as for
+ * SPI_execute_plan: 'n' for NULL, ' ' otherwise) and checks its outcome.
+ */
+static void
+run(int i, Datum *values, const char *nulls, int expect)
+{
+	int			rc = SPI_execute_plan(plans[i], values, nulls, false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "chat_send: \"%s\" failed: %s", statements[i].sql,
+			 SPI_result_code_string(rc));
+}
+
+/* first_column returns column 1 of the first result row, or NULL */
+static Datum
+first_column(bool *isnull)
+{
+	if (SPI_processed == 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
+static char *
+uuid_text(Datum u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, u));
+}
+
+/*
+ * check_arguments raises what chat._send and chat._check_content raise for
+ * bad arguments, in their order.  String comparisons use the call's input
+ * collation, as PL/pgSQL's parameters did.
+ */
+static void
+check_arguments(FunctionCallInfo fcinfo)
+{
+	Oid			coll = OidIsValid(PG_GET_COLLATION()) ?
+		PG_GET_COLLATION() : DEFAULT_COLLATION_OID;
+	Datum		content;
+	int64		bytes;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("channel must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sender must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("client_id must not be null")));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("kind must not be null")));
+
+	/* chat._check_content */
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("content must not be null")));
+	content = PG_GETARG_DATUM(2);
+	if (DatumGetBool(DirectFunctionCall2Coll(texteq, coll, content,
+											 CStringGetTextDatum(""))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message content must not be empty")));
+	/* octet_length(), which does not decompress */
+	bytes = (int64) toast_raw_datum_size(content) - VARHDRSZ;
+	if (bytes > chat_max_message_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message content is too large"),
+				 errdetail("The content has %lld bytes; chat.max_message_bytes allows %d.",
+						   (long long) bytes, chat_max_message_bytes)));
+
+	/* the regex operator itself, so its collation checks are the same */
+	if (DatumGetBool(DirectFunctionCall2Coll(textregexne, coll,
+											 PG_GETARG_DATUM(4),
+											 CStringGetTextDatum("^[a-z][a-z0-9_.-]{0,31}$"))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid message kind \"%s\"",
+						TextDatumGetCString(DirectFunctionCall2(text_left,
+																PG_GETARG_DATUM(4),
+																Int32GetDatum(40)))),
+				 errhint("A kind is a lower-case letter followed by at most 31 of a-z, 0-9, \"_\", \".\" and \"-\".")));
+}
+
+/*
+ * chat_send(channel uuid, sender text, content text, client_id uuid,
+ * kind text, reply_to uuid, attachments jsonb) RETURNS chat.messages
+ *
+ * See chat._send for why the statements come in this order: the channel's
+ * row lock and seq first, then the idempotency key and the membership in a
+ * newer snapshot, the seq given back when nothing is stored.
+ */
+Datum
+chat_send(PG_FUNCTION_ARGS)
+{
+	Datum		channel = PG_GETARG_DATUM(0);
+	Datum		sender;
+	Datum		client_id;
+	Datum		args[8];
+	char		nulls[8];
+	Datum		result;
+	Datum		next_seq;
+	Datum		dup_id;
+	bool		dup_null;
+	bool		isnull;
+
+	check_arguments(fcinfo);
+	sender = PG_GETARG_DATUM(1);
+	client_id = PG_GETARG_DATUM(3);
+	memset(nulls, ' ', sizeof(nulls));
+
+	SPI_connect();
+	prepare_plans();
+
+	if (!PG_ARGISNULL(6))
+	{
+		args[0] = PG_GETARG_DATUM(6);
+		run(ST_CHECK_ATTACHMENTS, args, nulls, SPI_OK_SELECT);
+	}
+
+	args[0] = channel;
+	run(ST_BUMP_SEQ, args, nulls, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("channel %s does not exist", uuid_text(channel))));
+	next_seq = first_column(&isnull);
+
+	args[0] = channel;
+	args[1] = sender;
+	args[2] = client_id;
+	run(ST_PROBE, args, nulls, SPI_OK_SELECT);
+	dup_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dup_null);
+	if (!dup_null)
+	{
+		/* SPI_getbinval points into SPI_tuptable, which the next run frees */
+		dup_id = SPI_datumTransfer(dup_id, false, UUID_LEN);
+		args[0] = channel;
+		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);
+		args[0] = dup_id;
+		run(ST_MESSAGE_BY_ID, args, nulls, SPI_OK_SELECT);
+		goto done;
+	}
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("user \"%s\" is not a member of channel %s",
+						TextDatumGetCString(sender), uuid_text(channel))));
+
+	if (!PG_ARGISNULL(5))
+	{
+		args[0] = PG_GETARG_DATUM(5);
+		args[1] = channel;
+		run(ST_REPLY_TO, args, nulls, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("reply_to is not a message of this channel"),
+					 errdetail("No message %s exists in channel %s.",
+							   uuid_text(PG_GETARG_DATUM(5)), uuid_text(channel))));
+	}
+
+	args[0] = channel;
+	args[1] = next_seq;
+	args[2] = sender;
+	args[3] = client_id;
+	args[4] = PG_GETARG_DATUM(2);
+	args[5] = PG_GETARG_DATUM(4);
+	args[6] = PG_GETARG_DATUM(5);
+	nulls[6] = PG_ARGISNULL(5) ? 'n' : ' ';
+	args[7] = PG_GETARG_DATUM(6);
+	nulls[7] = PG_ARGISNULL(6) ? 'n' : ' ';
+	run(ST_INSERT, args, nulls, SPI_OK_INSERT_RETURNING);
+	nulls[6] = nulls[7] = ' ';
+	if (SPI_processed == 0)
+	{
+		/*
+		 * Another transaction committed this key (for another channel)
+		 * while we waited on it: give the seq back and return that message
+		 * (SELECT ... INTO STRICT in chat._send, hence its error).
+		 */
+		args[0] = channel;
+		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);
+		args[0] = sender;
+		args[1] = client_id;
+		run(ST_MESSAGE_BY_KEY, args, nulls, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("query returned no rows")));
+		goto done;
+	}
+	/* keep the inserted row across the next statement */
+	result = SPI_datumTransfer(first_column(&isnull), false, -1);
+
+	args[0] = channel;
+	args[1] = sender;
+	args[2] = next_seq;
+	run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+
+done:
+	/* the stored message in the last statement's result, if any */
+	result = first_column(&isnull);
+	if (!isnull)
+		result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
