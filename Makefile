@@ -63,7 +63,7 @@ unit:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory install
-	@bench/run
+	@BENCH_COMMAND="make bench" bench/run
 
 # The Debian package postgresql-15-chat, built with pg_buildext against the
 # installed PostgreSQL 15 (not the pg_config on PATH): build/deb/*.deb.
