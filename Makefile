@@ -20,7 +20,7 @@ SHLIB_LINK  = -lwslay -ljansson -lssl -lcrypto
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: test demo deps unit format lint bench
+.PHONY: test demo deps unit format lint bench deb
 
 ifneq ($(wildcard $(PGXS)),)
 # Our functions gain nothing from JIT inlining; skip the clang bitcode.
@@ -63,7 +63,12 @@ unit:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory install
-	@bench/run
+	@BENCH_COMMAND="make bench" bench/run
+
+# The Debian package postgresql-15-chat, built with pg_buildext against the
+# installed PostgreSQL 15 (not the pg_config on PATH): build/deb/*.deb.
+deb: deps
+	@tools/deb
 
 # pgindent's layout (pg_bsd_indent with PostgreSQL's options): tools/indent
 format:

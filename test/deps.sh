@@ -9,6 +9,10 @@ pkgs=(
   python3 python3-pytest python3-websockets python3-psycopg2 python3-jwt
   clang-14 libclang-rt-14-dev redis-server cppcheck pg-bsd-indent
   chromium
+  # make deb and test/package: Debian's way of building PostgreSQL extensions
+  debhelper postgresql-server-dev-all dpkg-dev fakeroot lintian git
+  # make bench's charts, and their smoke test in test/bench
+  python3-matplotlib
 )
 # Node.js 20 and npm (the JS client, browser and demo tests): the machine may
 # have them from elsewhere already, so only when there are none.

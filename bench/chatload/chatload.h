@@ -78,6 +78,7 @@ extern uint64_t hist_pct(const hist *h, double pct);
 extern json_t *hist_to_json(const hist *h);	/* sparse [[i,n],...] */
 extern void hist_from_json(hist *h, json_t *j);
 extern json_t *hist_summary(const hist *h);	/* {p50,p99,...} in ms */
+extern json_t *hist_curve(const hist *h, int steps);	/* ms at 0..100 % */
 
 /* --- results of one proc, merged by the parent ------------------------- */
 
@@ -130,6 +131,10 @@ typedef struct cl_result
 	hist		lat;			/* send -> receive, ns */
 	hist		ack;			/* send -> ack, ns */
 	hist		connect;		/* connect -> ready, ns */
+	/* reconnect storm: when each dropped connection was ready again and
+	 * caught up, ns after reconnecting started (the catch-up over time) */
+	hist		storm_ready_at;
+	hist		storm_caught_at;
 } cl_result;
 
 extern json_t *result_to_json(const cl_result *r);

@@ -758,6 +758,16 @@ main(int argc, char **argv)
 									  "repeated", (json_int_t) total.storm_repeated,
 									  "resumed", (json_int_t) total.storm_resumed,
 									  "failed", (json_int_t) total.storm_failed));
+	if (cfg.storm_at >= 0)
+	{
+		json_t	   *st = json_object_get(out, "storm");
+
+		/* the catch-up over time: ms after reconnecting started by which
+		 * 0, 2, 4 ... 100 % of the dropped connections were ready again,
+		 * and had caught up with their channel's head */
+		json_object_set_new(st, "ready_curve_ms", hist_curve(&total.storm_ready_at, 50));
+		json_object_set_new(st, "caught_up_curve_ms", hist_curve(&total.storm_caught_at, 50));
+	}
 	json_object_set_new(out, "errors", total.errors);
 	line = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	printf("%s\n", line);

@@ -491,6 +491,8 @@ check_caught_up(conn *c)
 		c->pos >= P.chans[c->lc].head_at_up)
 	{
 		c->storm_caught = true;
+		if (P.now > P.r.storm_up_ns)
+			hist_add(&P.r.storm_caught_at, (uint64_t) (P.now - P.r.storm_up_ns));
 		if (P.now > P.r.storm_caught_ns)
 			P.r.storm_caught_ns = P.now;
 	}
@@ -664,6 +666,8 @@ on_ready(conn *c, json_t *j)
 		c->resumed = json_is_true(json_object_get(j, "resume"));
 		if (c->resumed)
 			P.r.storm_resumed++;
+		if (!c->storm_ready && P.now > P.r.storm_up_ns)
+			hist_add(&P.r.storm_ready_at, (uint64_t) (P.now - P.r.storm_up_ns));
 		c->storm_ready = true;
 		if (P.now > P.r.storm_ready_ns)
 			P.r.storm_ready_ns = P.now;

@@ -265,6 +265,23 @@ hist_summary(const hist *h)
 					 "max_ms", ms(h->max));
 }
 
+/*
+ * hist_curve: the value in ms at every (100 / steps)th percentile, 0 to 100:
+ * a distribution as a curve (the share of samples at or below each value)
+ * small enough for one JSON line.
+ */
+json_t *
+hist_curve(const hist *h, int steps)
+{
+	json_t	   *a = json_array();
+
+	if (h->total == 0)
+		return a;
+	for (int i = 0; i <= steps; i++)
+		json_array_append_new(a, json_real(ms(hist_pct(h, 100.0 * i / steps))));
+	return a;
+}
+
 /* --- a proc's result as JSON ---------------------------------------------- */
 
 #define U64_FIELDS(X) \
@@ -296,6 +313,8 @@ result_to_json(const cl_result *r)
 	json_object_set_new(j, "lat", hist_to_json(&r->lat));
 	json_object_set_new(j, "ack", hist_to_json(&r->ack));
 	json_object_set_new(j, "connect", hist_to_json(&r->connect));
+	json_object_set_new(j, "storm_ready_at", hist_to_json(&r->storm_ready_at));
+	json_object_set_new(j, "storm_caught_at", hist_to_json(&r->storm_caught_at));
 	return j;
 }
 
@@ -333,6 +352,10 @@ result_merge_json(cl_result *into, json_t *j)
 	hist_merge(&into->ack, &h);
 	hist_from_json(&h, json_object_get(j, "connect"));
 	hist_merge(&into->connect, &h);
+	hist_from_json(&h, json_object_get(j, "storm_ready_at"));
+	hist_merge(&into->storm_ready_at, &h);
+	hist_from_json(&h, json_object_get(j, "storm_caught_at"));
+	hist_merge(&into->storm_caught_at, &h);
 }
 
 /* --- CPU accounting -------------------------------------------------------- */
