@@ -36,6 +36,8 @@
 	"m.attachments::text, " TS("m.created_at") ", " TS("m.edited_at") ", " \
 	TS("m.deleted_at") ", m.change_seq, " \
 	"CASE WHEN m.deleted_at IS NULL THEN m.reactions::text END"
+/* Columns of MSG_COLS; what a query selects after them follows. */
+#define MSG_NCOLS 14
 #define CH_COLS "c.id::text, c.type, c.name, cm.role, c.last_seq, " \
 	"cm.last_read_seq, (SELECT count(*) FROM chat.messages x " \
 	"WHERE x.channel_id = c.id AND x.seq > cm.last_read_seq " \
@@ -866,7 +868,7 @@ send_one(chat_send_item *it)
 	if (SPI_processed != 1)
 		elog(ERROR, "chat._send returned %d rows", (int) SPI_processed);
 	row_to_message(0, &it->msg);
-	it->duplicate = strcmp(col(0, 14), "t") == 0;
+	it->duplicate = strcmp(col(0, MSG_NCOLS + 1), "t") == 0;
 	it->status = CHAT_OK;
 }
 
@@ -953,7 +955,7 @@ set_body(void *arg)
 			 (int) SPI_processed, (int) b->n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		int64		ord = col_int8(r, 15);
+		int64		ord = col_int8(r, MSG_NCOLS + 2);
 		chat_send_item *it;
 
 		if (ord < 1 || ord > (int64) b->n || b->items[ord - 1].status == CHAT_OK)
@@ -961,7 +963,7 @@ set_body(void *arg)
 				 (int) ord);
 		it = &b->items[ord - 1];
 		row_to_message(r, &it->msg);
-		it->duplicate = strcmp(col(r, 14), "t") == 0;
+		it->duplicate = strcmp(col(r, MSG_NCOLS + 1), "t") == 0;
 		it->status = CHAT_OK;
 	}
 }
