@@ -443,7 +443,7 @@ BEGIN
 		SELECT r.id, r.channel_id, r.seq, r.sender_id, r.content,
 			   ts_headline(%1$L::regconfig,
 						   replace(replace(replace(r.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-						   $1, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2'),
+						   $1, 'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=15'),
 			   r.created_at, r.edited_at
 		FROM (SELECT m.* FROM chat.messages AS m
 			  WHERE to_tsvector(%1$L::regconfig, m.content) @@ $1
