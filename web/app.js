@@ -1,7 +1,7 @@
 /*
  * app.js: the demo page.  Everything it knows comes from the JS client
  * (/chat.js): channels with unread counts, messages, typing, presence,
- * read receipts and the connection state.  The token comes from the page's
+ * read receipts, reactions, search and the connection state.  The token comes from the page's
  * address (?token=...), as printed by `make demo`.
  */
 import {ChatClient, jwtClaims} from '/chat.js';
@@ -206,7 +206,68 @@ function messageItem(ch, m, prev) {
 		meta.append(tick);
 	}
 	li.append(meta);
+	if (!m.deletedAt)
+		li.append(reactionsRow(m));
 	return li;
+}
+
+/* The quick reactions of the picker. */
+const EMOJI = ['👍', '✅', '❤️', '😂', '🚚'];
+let picking = null;	/* the message id whose picker is open */
+
+/*
+ * reactionsRow shows a message's reactions (the user's own highlighted;
+ * a click toggles it) and a button that opens the picker.
+ */
+function reactionsRow(m) {
+	const row = el('div', 'reactions');
+
+	for (const r of m.reactions || []) {
+		const mine = r.users.includes(me);
+		const b = el('button', mine ? 'reaction mine' : 'reaction', `${r.emoji} ${r.count}`);
+
+		b.type = 'button';
+		b.dataset.emoji = r.emoji;
+		b.title = r.users.map(display).join(', ');
+		b.addEventListener('click', () => react(m.id, r.emoji, mine));
+		row.append(b);
+	}
+	const add = el('button', 'react-add', '☺+');
+
+	add.type = 'button';
+	add.title = 'react';
+	add.addEventListener('click', () => {
+		picking = picking === m.id ? null : m.id;
+		schedule();
+	});
+	row.append(add);
+	if (picking === m.id) {
+		const pick = el('span', 'react-pick');
+
+		for (const e of EMOJI) {
+			const b = el('button', 'react-choice', e);
+
+			b.type = 'button';
+			b.dataset.emoji = e;
+			b.addEventListener('click', () => {
+				picking = null;
+				const r = (m.reactions || []).find((x) => x.emoji === e);
+
+				react(m.id, e, !!(r && r.users.includes(me)));
+			});
+			pick.append(b);
+		}
+		row.append(pick);
+	}
+	return row;
+}
+
+function react(messageId, emoji, remove) {
+	client.react(messageId, emoji, {remove}).catch((e) => {
+		$('banner').hidden = false;
+		$('banner').textContent = `Reaction failed: ${e.message}`;
+	});
+	schedule();
 }
 
 function pendingItem(e) {
@@ -343,12 +404,70 @@ $('composer').addEventListener('submit', (ev) => {
 	});
 });
 
+/* ---------------- search ---------------- */
+
+/*
+ * headline turns the server's headline (HTML: the text escaped, matches in
+ * <mark>) into nodes, keeping nothing but text and <mark>.
+ */
+function headline(html) {
+	const doc = new DOMParser().parseFromString(`<body>${html}</body>`, 'text/html');
+	const out = [];
+
+	for (const n of doc.body.childNodes)
+		out.push(n.nodeName === 'MARK' ? el('mark', '', n.textContent) : document.createTextNode(n.textContent));
+	return out;
+}
+
+async function runSearch(query) {
+	const box = $('search-box');
+	const list = $('search-results');
+
+	box.hidden = false;
+	$('search-status').textContent = 'searching…';
+	list.replaceChildren();
+	try {
+		const {results, hasMore} = await client.search(query, {limit: 20});
+
+		$('search-status').textContent = results.length
+			? `${results.length}${hasMore ? '+' : ''} result${results.length > 1 ? 's' : ''}` : 'nothing found';
+		list.replaceChildren(...results.map((r) => {
+			const li = el('li', 'search-hit');
+			const ch = client.channel(r.channelId);
+			const where = el('div', 'where', `${ch ? title(ch) : 'channel'} · ${display(r.senderId)} · ${time(r.createdAt)}`);
+			const text = el('div', 'text');
+
+			text.append(...headline(r.headline));
+			li.dataset.channelId = r.channelId;
+			li.dataset.seq = r.seq;
+			li.append(where, text);
+			li.addEventListener('click', () => select(r.channelId));
+			return li;
+		}));
+	} catch (e) {
+		$('search-status').textContent = `search failed: ${e.message}`;
+	}
+}
+
+$('search-form').addEventListener('submit', (ev) => {
+	ev.preventDefault();
+	const q = $('search-input').value.trim();
+
+	if (q)
+		runSearch(q);
+});
+$('search-close').addEventListener('click', () => {
+	$('search-box').hidden = true;
+	$('search-input').value = '';
+});
+
 /* ---------------- wiring ---------------- */
 
 client.on('change', schedule);
 client.on('state', schedule);
 client.on('typing', schedule);
 client.on('typing_stopped', schedule);
+client.on('reaction', schedule);
 client.on('ready', async () => {
 	if (previewsLoaded)
 		return;

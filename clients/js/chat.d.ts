@@ -19,6 +19,29 @@ export interface Message {
 	createdAt: string;
 	editedAt: string | null;
 	deletedAt: string | null;
+	/** Present when the message has reactions. */
+	reactions?: Reaction[];
+}
+
+/** One emoji on a message: how many reacted, and who. */
+export interface Reaction {
+	emoji: string;
+	count: number;
+	users: string[];
+}
+
+/** A message found by search(). */
+export interface SearchResult {
+	messageId: string;
+	channelId: string;
+	seq: number;
+	senderId: string;
+	/** The current text. */
+	content: string;
+	/** HTML: the text escaped, the matches wrapped in <mark>. */
+	headline: string;
+	createdAt: string;
+	editedAt: string | null;
 }
 
 /** A send waiting for its ack. */
@@ -162,6 +185,8 @@ export interface ChatEvents {
 	read: (info: {channelId: string; userId: string; seq: number}) => void;
 	message_updated: (message: Message) => void;
 	message_deleted: (info: {channelId: string; messageId: string; seq: number}) => void;
+	/** A message's reactions changed (by anyone, this user included). */
+	reaction: (info: {channelId: string; messageId: string; seq: number; reactions: Reaction[]}) => void;
 	joined: (channel: Channel) => void;
 	left: (info: {channelId: string}) => void;
 	/** Something of the state changed (channelId null: possibly everything). */
@@ -199,6 +224,11 @@ export class ChatClient {
 	typing(channelId: string): boolean;
 	edit(messageId: string, content: string): Promise<Message>;
 	delete(messageId: string): Promise<void>;
+	/** Add (or with {remove: true} remove) the user's reaction; resolves the message's reactions now. */
+	react(messageId: string, emoji: string, opts?: {remove?: boolean}): Promise<Reaction[]>;
+	unreact(messageId: string, emoji: string): Promise<Reaction[]>;
+	/** Full-text search over the user's channels, newest first. */
+	search(query: string, opts?: {channelId?: string; before?: string; limit?: number}): Promise<{results: SearchResult[]; hasMore: boolean}>;
 	/** Who of the channel is online now (the user included). */
 	presence(channelId: string): Promise<string[]>;
 

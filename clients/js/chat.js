@@ -535,6 +535,43 @@ export class ChatClient extends Emitter {
 			.then(() => undefined);
 	}
 
+	/*
+	 * react adds the user's reaction emoji to a message, or removes it with
+	 * {remove: true}; resolves the message's reactions now
+	 * ([{emoji, count, users}]).  Every member's client gets a reaction
+	 * event.
+	 */
+	react(messageId, emoji, opts = {}) {
+		return this._request({type: opts.remove ? 'unreact' : 'react', messageId, emoji},
+			(f) => f.type === 'reaction' && f.messageId === messageId)
+			.then((f) => f.reactions || []);
+	}
+
+	/* unreact removes the user's reaction emoji from a message. */
+	unreact(messageId, emoji) {
+		return this.react(messageId, emoji, {remove: true});
+	}
+
+	/*
+	 * search finds messages of the user's channels (or of opts.channelId)
+	 * matching query, newest first; page with opts.before (the messageId
+	 * of the last result).  Resolves {results, hasMore}; each result has a
+	 * headline: HTML with the text escaped and the matches in <mark>.
+	 */
+	async search(query, opts = {}) {
+		const frame = {type: 'search', query};
+
+		if (opts.channelId)
+			frame.channelId = opts.channelId;
+		if (opts.before)
+			frame.before = opts.before;
+		if (opts.limit)
+			frame.limit = Math.min(opts.limit, 50);
+		const f = await this._request(frame);
+
+		return {results: f.results || [], hasMore: !!f.hasMore};
+	}
+
 	/* presence asks who of the channel is online now. */
 	async presence(channelId) {
 		const f = await this._request({type: 'presence', channelId});
@@ -870,7 +907,8 @@ export class ChatClient extends Emitter {
 			const ref = 'r' + (++this._refSeq);
 			const r = {
 				frame: {...frame, ref}, match, resolve, reject, sent: false,
-				retry: frame.type !== 'edit' && frame.type !== 'delete',
+				/* changes are not resent blindly; reads and react (idempotent) are */
+				retry: frame.type !== 'edit' && frame.type !== 'delete' && frame.type !== 'unreact',
 			};
 
 			r.timer = setTimeout(() => {
@@ -1325,6 +1363,31 @@ export class ChatClient extends Emitter {
 		this._changed(ch.id);
 	}
 
+	/*
+	 * _onReaction applies a message's new reactions; the change counter is
+	 * not moved here (a sync's lastChange catches up on anything missed).
+	 */
+	_onReaction(f) {
+		const ch = this._channels.get(f.channelId);
+
+		if (!ch)
+			return;
+		const old = ch._bySeq.get(f.seq);
+
+		if (old && old.id === f.messageId) {
+			const m = {...old};
+
+			if (f.reactions && f.reactions.length)
+				m.reactions = f.reactions;
+			else
+				delete m.reactions;
+			ch._replace(m);
+		}
+		this.emit('reaction', {channelId: f.channelId, messageId: f.messageId, seq: f.seq,
+			reactions: f.reactions || []});
+		this._changed(ch.id);
+	}
+
 	_onDeleted(f) {
 		const ch = this._channels.get(f.channelId);
 
@@ -1457,6 +1520,7 @@ const FRAME_HANDLERS = {
 	read: ChatClient.prototype._onRead,
 	message_updated: ChatClient.prototype._onUpdated,
 	message_deleted: ChatClient.prototype._onDeleted,
+	reaction: ChatClient.prototype._onReaction,
 	joined: ChatClient.prototype._onJoined,
 	left: ChatClient.prototype._onLeft,
 };

@@ -747,6 +747,34 @@ conn_send_owned(chat_conn *c, char *json, size_t len)
 	free(json);
 }
 
+/*
+ * conn_send_upgrade queues the 101 response as raw bytes ahead of every
+ * frame, and drops the request head's buffer unless bytes that followed
+ * the head (the first frames) still wait in it.  -1 when out of memory.
+ */
+int
+conn_send_upgrade(chat_conn *c, const char *resp, size_t len)
+{
+	chat_frame *f = frame_raw(resp, len);
+
+	if (f == NULL)
+		return -1;
+	if (outq_push(&c->out, f) != 0)
+	{
+		frame_unref(f);
+		return -1;
+	}
+	frame_unref(f);
+	c->out_first = true;		/* nothing may precede the 101 */
+	if (c->in_off >= c->in_len)
+	{
+		free(c->in);
+		c->in = NULL;
+		c->in_len = c->in_off = c->in_cap = 0;
+	}
+	return 0;
+}
+
 /* conn_send_http queues a complete HTTP response; the connection closes
  * once it is written. */
 void
@@ -756,15 +784,12 @@ conn_send_http(chat_conn *c, const char *resp, size_t len)
 
 	if (c->state != CONN_HTTP)
 		return;
-	f = malloc(sizeof(chat_frame) + len);
+	f = frame_raw(resp, len);
 	if (f == NULL)
 	{
 		conn_kill(c);
 		return;
 	}
-	f->refs = 1;
-	f->len = len;
-	memcpy(f->data, resp, len);
 	handshake_done(c);
 	c->state = CONN_DRAIN;
 	if (outq_push(&c->out, f) != 0)
@@ -929,10 +954,16 @@ void
 conn_close_raw(chat_conn *c, int code)
 {
 	chat_frame *f;
+	unsigned char close_frame[4] = {
+		0x88,					/* FIN + close */
+		2,
+		(unsigned char) (code >> 8),
+		(unsigned char) code
+	};
 
 	if (!ws_awake(c))
 		return;
-	f = malloc(sizeof(chat_frame) + 4);
+	f = frame_raw(close_frame, sizeof(close_frame));
 	wslay_event_shutdown_read(c->ws);
 	wslay_event_shutdown_write(c->ws);
 	if (f == NULL)
@@ -940,12 +971,6 @@ conn_close_raw(chat_conn *c, int code)
 		conn_kill(c);
 		return;
 	}
-	f->refs = 1;
-	f->len = 4;
-	f->data[0] = 0x88;			/* FIN + close */
-	f->data[1] = 2;
-	f->data[2] = (unsigned char) (code >> 8);
-	f->data[3] = (unsigned char) code;
 	if (outq_push(&c->out, f) != 0)
 		conn_kill(c);
 	frame_unref(f);

@@ -59,9 +59,9 @@ dispatch_event(chat_server *srv, const chat_event *ev)
 			break;
 		case CHAT_EV_EDIT:
 		case CHAT_EV_DELETE:
+		case CHAT_EV_REACTION:
 			hub_deliver_pending(srv);
-			hub_message_changed(srv, ev->channel, ev->seq,
-								ev->kind == CHAT_EV_DELETE);
+			hub_message_changed(srv, ev->channel, ev->seq, ev->kind);
 			break;
 		case CHAT_EV_READ:
 			/* message N goes out before "read up to N" */

@@ -79,6 +79,7 @@ chat_event_is_valid(const chat_event *ev)
 		case CHAT_EV_MESSAGE:
 		case CHAT_EV_EDIT:
 		case CHAT_EV_DELETE:
+		case CHAT_EV_REACTION:
 			return has_channel && ev->seq >= 0;
 		case CHAT_EV_JOIN:
 		case CHAT_EV_LEAVE:
@@ -115,6 +116,7 @@ chat_event_parse(const char *text, size_t len, chat_event *ev)
 		case CHAT_EV_MESSAGE:
 		case CHAT_EV_EDIT:
 		case CHAT_EV_DELETE:
+		case CHAT_EV_REACTION:
 			return read_channel(&p, end, ev->channel) &&
 				expect(&p, end, ':') &&
 				read_int64(&p, end, INT64_MAX, &ev->seq) && p == end;
@@ -174,6 +176,7 @@ chat_event_format(const chat_event *ev, bool names_users, char *buf,
 		case CHAT_EV_MESSAGE:
 		case CHAT_EV_EDIT:
 		case CHAT_EV_DELETE:
+		case CHAT_EV_REACTION:
 			n = snprintf(buf, len, "%c:%s:%lld", ev->kind, ev->channel,
 						 (long long) ev->seq);
 			break;

@@ -25,6 +25,7 @@ typedef enum chat_event_kind
 	CHAT_EV_MESSAGE = 'm',		/* channel, seq: messages up to seq exist */
 	CHAT_EV_EDIT = 'u',			/* channel, seq: that message was edited */
 	CHAT_EV_DELETE = 'd',		/* channel, seq: that message was deleted */
+	CHAT_EV_REACTION = 'e',		/* channel, seq: its reactions changed */
 	CHAT_EV_JOIN = 'j',			/* channel, user: added, or role changed */
 	CHAT_EV_LEAVE = 'l',		/* channel, user: removed */
 	CHAT_EV_READ = 'r',			/* channel, seq, user: read receipt */
@@ -40,7 +41,8 @@ typedef struct chat_event
 	bool		online;			/* PRESENCE */
 	int32_t		worker;			/* TYPING, TYPING_STOP, PRESENCE */
 	int32_t		expires_ms;		/* TYPING, > 0 */
-	int64_t		seq;			/* MESSAGE, EDIT, DELETE, READ; >= 0 */
+	int64_t		seq;			/* MESSAGE, EDIT, DELETE, REACTION, READ;
+								 * >= 0 */
 	chat_uuid	channel;		/* all but PRESENCE and RESYNC */
 	char		user[JWT_MAX_SUB + 1];	/* "" when the record names none */
 } chat_event;

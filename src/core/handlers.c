@@ -432,6 +432,86 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 	chat_message_clear(&m);
 }
 
+/*
+ * on_search answers a full-text search over the user's channels (or one of
+ * them, which must be the user's).  The database checks membership at query
+ * time: a channel the user left is never searched.
+ */
+static void
+on_search(chat_conn *c, chat_cmd *cmd)
+{
+	chat_server *srv = c->srv;
+	chat_search_hit *hits = NULL;
+	size_t		n = 0,
+				len;
+	char		errmsg[160] = "";
+	bool		more;
+	char	   *json;
+	chat_err	err;
+
+	if (cmd->channel_id[0] && require_member(c, cmd, cmd->channel_id) == NULL)
+		return;
+	if (srv->store.search == NULL)
+	{
+		send_error(c, CHAT_E_INTERNAL, "search is not available", NULL,
+				   cmd->ref);
+		return;
+	}
+	err = srv->store.search(srv->store.ctx, c->user->id, cmd->query,
+							cmd->channel_id, cmd->message_id, cmd->limit + 1,
+							&hits, &n, errmsg, sizeof(errmsg));
+	if (err != CHAT_OK)
+	{
+		send_error(c, err, errmsg[0] ? errmsg : "search failed", NULL,
+				   cmd->ref);
+		return;
+	}
+	more = n > (size_t) cmd->limit;
+	json = proto_search(hits, more ? (size_t) cmd->limit : n, more, cmd->ref,
+						&len);
+	chat_search_hits_free(hits, n);
+	conn_send_owned(c, json, len);
+}
+
+/*
+ * on_react adds or removes a reaction.  Like an edit, the change is the
+ * answer: this connection gets the reaction frame with its ref now, the
+ * others from the e: hint, whose broadcast skips this one.
+ */
+static void
+on_react(chat_conn *c, chat_cmd *cmd)
+{
+	chat_server *srv = c->srv;
+	chat_message m;
+	char		errmsg[160] = "";
+	chat_err	err;
+	size_t		len;
+	char	   *json;
+	chat_sub   *s;
+
+	if (srv->store.react == NULL)
+	{
+		send_error(c, CHAT_E_INTERNAL, "reactions are not available", NULL,
+				   cmd->ref);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	err = srv->store.react(srv->store.ctx, cmd->message_id, c->user->id,
+						   cmd->emoji, cmd->type == CMD_REACT, &m, errmsg,
+						   sizeof(errmsg));
+	if (err != CHAT_OK)
+		send_error(c, err, errmsg[0] ? errmsg : "refused", NULL, cmd->ref);
+	else if (m.id[0])
+	{
+		hub_deliver_pending(srv);
+		json = proto_reaction(&m, cmd->ref, &len);
+		conn_send_owned(c, json, len);
+		if ((s = hub_find_sub(c, m.channel_id)) != NULL)
+			s->answered_change = m.change_seq;
+	}
+	chat_message_clear(&m);
+}
+
 static void
 on_refresh(chat_conn *c, chat_cmd *cmd)
 {
@@ -518,6 +598,13 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 			break;
 		case CMD_REFRESH:
 			on_refresh(c, &cmd);
+			break;
+		case CMD_SEARCH:
+			on_search(c, &cmd);
+			break;
+		case CMD_REACT:
+		case CMD_UNREACT:
+			on_react(c, &cmd);
 			break;
 		case CMD_PING:
 			{

@@ -600,10 +600,14 @@ hub_member_left(chat_server *srv, const char *channel_id,
 	}
 }
 
-/* hub_message_changed broadcasts an edit or delete made by anyone. */
+/*
+ * hub_message_changed broadcasts a change of message seq made by anyone:
+ * kind CHAT_EV_EDIT (message_updated), CHAT_EV_DELETE (message_deleted) or
+ * CHAT_EV_REACTION (reaction, the message's reactions now).
+ */
 void
 hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
-					bool deleted)
+					char kind)
 {
 	chat_room  *r = hub_room(srv, channel_id, false);
 	chat_message *msgs = NULL;
@@ -622,8 +626,10 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 	}
 	if (msgs[0].change_seq > r->change_seen)
 		r->change_seen = msgs[0].change_seq;
-	if (deleted)
+	if (kind == CHAT_EV_DELETE)
 		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL, &len);
+	else if (kind == CHAT_EV_REACTION)
+		json = proto_reaction(&msgs[0], NULL, &len);
 	else
 		json = proto_message_updated(&msgs[0], NULL, &len);
 	f = json ? frame_text(json, len) : NULL;
@@ -697,7 +703,8 @@ hub_room_resync(chat_server *srv, chat_room *r)
 		hub_deliver_pending(srv);
 		for (size_t i = 0; i < n; i++)
 			hub_message_changed(srv, r->id, m[i].seq,
-								m[i].deleted_at[0] != '\0');
+								m[i].deleted_at[0] != '\0' ?
+								CHAT_EV_DELETE : CHAT_EV_EDIT);
 		if (r->change_seen <= after)
 			r->change_seen = m[n - 1].change_seq;
 		chat_messages_free(m, n);

@@ -93,7 +93,7 @@ extern void hub_member_joined(chat_server *srv, const char *channel_id,
 extern void hub_member_left(chat_server *srv, const char *channel_id,
 							const char *user_id);
 extern void hub_message_changed(chat_server *srv, const char *channel_id,
-								int64_t seq, bool deleted);
+								int64_t seq, char kind);
 extern void hub_read_moved(chat_server *srv, const char *channel_id,
 						   int64_t seq, const char *user_id);
 extern void hub_room_resync(chat_server *srv, chat_room *r);

@@ -16,7 +16,20 @@ chat_message_clear(chat_message *m)
 	free(m->content);
 	free(m->kind);
 	free(m->attachments);
+	free(m->reactions);
 	memset(m, 0, sizeof(*m));
+}
+
+void
+chat_search_hits_free(chat_search_hit *hits, size_t n)
+{
+	for (size_t i = 0; i < n && hits; i++)
+	{
+		free(hits[i].sender_id);
+		free(hits[i].content);
+		free(hits[i].headline);
+	}
+	free(hits);
 }
 
 void

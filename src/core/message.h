@@ -29,6 +29,7 @@ typedef struct chat_message
 	char	   *content;		/* malloc; "" for a deleted message */
 	char	   *kind;			/* malloc */
 	char	   *attachments;	/* malloc JSON array text, or NULL */
+	char	   *reactions;		/* malloc JSON array text, or NULL: none */
 	char		created_at[CHAT_TS_LEN];
 	char		edited_at[CHAT_TS_LEN];
 	char		deleted_at[CHAT_TS_LEN];
@@ -49,7 +50,21 @@ typedef struct chat_channel_info
 	size_t		n_online;
 } chat_channel_info;
 
+/* A message found by search, as the user may see it. */
+typedef struct chat_search_hit
+{
+	chat_uuid	id;
+	chat_uuid	channel_id;
+	int64_t		seq;
+	char	   *sender_id;		/* malloc */
+	char	   *content;		/* malloc, the current text */
+	char	   *headline;		/* malloc, HTML: escaped, matches in <mark> */
+	char		created_at[CHAT_TS_LEN];
+	char		edited_at[CHAT_TS_LEN];
+} chat_search_hit;
+
 extern void chat_message_clear(chat_message *m);
+extern void chat_search_hits_free(chat_search_hit *hits, size_t n);
 extern void chat_channel_info_clear(chat_channel_info *c);
 
 /*

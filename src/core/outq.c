@@ -16,15 +16,27 @@
 #define OUTQ_IOV 64
 
 chat_frame *
-frame_text(const char *payload, size_t len)
+frame_raw(const void *bytes, size_t len)
 {
-	size_t		hdr = len < 126 ? 2 : (len <= 0xFFFF ? 4 : 10);
-	chat_frame *f = malloc(sizeof(chat_frame) + hdr + len);
+	chat_frame *f = malloc(sizeof(chat_frame) + len);
 
 	if (f == NULL)
 		return NULL;
 	f->refs = 1;
-	f->len = hdr + len;
+	f->len = len;
+	if (bytes)
+		memcpy(f->data, bytes, len);
+	return f;
+}
+
+chat_frame *
+frame_text(const char *payload, size_t len)
+{
+	size_t		hdr = len < 126 ? 2 : (len <= 0xFFFF ? 4 : 10);
+	chat_frame *f = frame_raw(NULL, hdr + len);
+
+	if (f == NULL)
+		return NULL;
 	f->data[0] = 0x81;			/* FIN + text */
 	if (len < 126)
 		f->data[1] = (unsigned char) len;

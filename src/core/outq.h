@@ -28,6 +28,11 @@ typedef struct outq
 	size_t		bytes;			/* unwritten bytes queued */
 } outq;
 
+/*
+ * frame_raw makes a frame of len bytes, copied from bytes (left for the
+ * caller to fill when bytes is NULL): the one place a chat_frame is made.
+ */
+extern chat_frame *frame_raw(const void *bytes, size_t len);
 /* frame_text builds a final, unmasked text frame around payload. */
 extern chat_frame *frame_text(const char *payload, size_t len);
 extern void frame_unref(chat_frame *f);

@@ -23,6 +23,9 @@
 #define PROTO_MAX_TOKEN 8192	/* longest refresh token */
 #define PROTO_MAX_DEPTH 16		/* deepest JSON nesting of a client frame */
 #define PROTO_MAX_SEQ ((int64_t) 1 << 53)	/* largest seq/before/size */
+#define PROTO_MAX_QUERY 1000	/* longest search query, bytes */
+#define PROTO_MAX_SEARCH 50		/* largest search limit */
+#define PROTO_MAX_EMOJI 32		/* longest emoji, bytes */
 
 typedef enum chat_cmd_type
 {
@@ -35,7 +38,10 @@ typedef enum chat_cmd_type
 	CMD_EDIT,
 	CMD_DELETE,
 	CMD_REFRESH,
-	CMD_PING
+	CMD_PING,
+	CMD_SEARCH,
+	CMD_REACT,
+	CMD_UNREACT
 } chat_cmd_type;
 
 typedef struct chat_sync_pos
@@ -52,8 +58,10 @@ typedef struct chat_cmd
 	chat_cmd_type type;
 	char		ref[PROTO_MAX_REF + 1]; /* compact JSON of "ref", "" if none */
 	chat_uuid	client_id;		/* send */
-	chat_uuid	channel_id;		/* send, history, typing, read, presence */
-	chat_uuid	message_id;		/* edit, delete */
+	chat_uuid	channel_id;		/* send, history, typing, read, presence;
+								 * search: "" for every channel */
+	chat_uuid	message_id;		/* edit, delete, react, unreact; search:
+								 * before this message, "" from the newest */
 	chat_uuid	reply_to;		/* send, "" if none */
 	char	   *content;		/* send, edit: malloc, NUL-free UTF-8 */
 	size_t		content_len;
@@ -61,7 +69,10 @@ typedef struct chat_cmd
 	char	   *attachments;	/* send: malloc compact JSON array or NULL */
 	int64_t		seq;			/* read */
 	int64_t		before;			/* history: 0 = newest */
-	int			limit;			/* history: 1..PROTO_MAX_HISTORY, default 50 */
+	int			limit;			/* history: 1..PROTO_MAX_HISTORY, default 50;
+								 * search: 1..PROTO_MAX_SEARCH, default 20 */
+	char	   *query;			/* search: malloc, 1..PROTO_MAX_QUERY bytes */
+	char		emoji[PROTO_MAX_EMOJI + 1];	/* react, unreact */
 	chat_sync_pos *sync;		/* sync: malloc array */
 	size_t		n_sync;
 	char	   *token;			/* refresh: malloc */
@@ -160,5 +171,11 @@ extern char *proto_message_deleted(const char *channel_id,
 extern char *proto_joined(const chat_channel_info *c, size_t *len);
 extern char *proto_left(const char *channel_id, size_t *len);
 extern char *proto_pong(const char *ref, size_t *len);
+/* {"type":"reaction","channelId","messageId","seq","reactions":[..]} */
+extern char *proto_reaction(const chat_message *m, const char *ref,
+							size_t *len);
+/* {"type":"search","results":[..],"hasMore"}: the answer to search */
+extern char *proto_search(const chat_search_hit *hits, size_t n,
+						  bool has_more, const char *ref, size_t *len);
 
 #endif							/* CHAT_PROTO_H */

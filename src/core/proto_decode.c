@@ -21,6 +21,7 @@
 #include "core/proto.h"
 
 #define PROTO_DEFAULT_HISTORY 50
+#define PROTO_DEFAULT_SEARCH 20
 
 typedef struct decoder
 {
@@ -666,6 +667,65 @@ dec_ping(decoder *d)
 	return PROTO_OK;
 }
 
+/*
+ * dec_search: query (1..PROTO_MAX_QUERY bytes), and optionally channelId,
+ * before (a message id: the last hit of the previous page) and limit
+ * (default 20).
+ */
+static proto_status
+dec_search(decoder *d)
+{
+	chat_cmd   *c = d->cmd;
+	proto_status st;
+	const char *s;
+	size_t		n = 0;
+	int64_t		limit;
+
+	s = json_text(json_object_get(d->root, "query"), &n);
+	if (s == NULL || n == 0 || n > PROTO_MAX_QUERY)
+		return fail(d, PROTO_BAD_REQUEST,
+					"query must be a string of 1 to %d bytes",
+					PROTO_MAX_QUERY);
+	if ((st = get_uuid(d, "channelId", false, c->channel_id)) != PROTO_OK ||
+		(st = get_uuid(d, "before", false, c->message_id)) != PROTO_OK)
+		return st;
+	st = get_uint(d, "limit", false, PROTO_DEFAULT_SEARCH, &limit);
+	if (st != PROTO_OK || limit < 1 || limit > PROTO_MAX_SEARCH)
+		return fail(d, PROTO_BAD_REQUEST,
+					"limit must be an integer from 1 to %d",
+					PROTO_MAX_SEARCH);
+	c->limit = (int) limit;
+	c->query = malloc(n + 1);
+	if (c->query == NULL)
+		return fail(d, PROTO_INTERNAL, "out of memory");
+	memcpy(c->query, s, n);
+	c->query[n] = '\0';
+	return PROTO_OK;
+}
+
+/*
+ * dec_react: messageId and emoji (1..PROTO_MAX_EMOJI bytes; the database
+ * checks the rest), for react and unreact.
+ */
+static proto_status
+dec_react(decoder *d)
+{
+	proto_status st = dec_delete(d);
+	const char *s;
+	size_t		n = 0;
+
+	if (st != PROTO_OK)
+		return st;
+	s = json_text(json_object_get(d->root, "emoji"), &n);
+	if (s == NULL || n == 0 || n > PROTO_MAX_EMOJI)
+		return fail(d, PROTO_BAD_REQUEST,
+					"emoji must be a string of 1 to %d bytes",
+					PROTO_MAX_EMOJI);
+	memcpy(d->cmd->emoji, s, n);
+	d->cmd->emoji[n] = '\0';
+	return PROTO_OK;
+}
+
 static const struct
 {
 	const char *name;
@@ -683,6 +743,9 @@ static const struct
 	{"delete", CMD_DELETE, dec_delete},
 	{"refresh", CMD_REFRESH, dec_refresh},
 	{"ping", CMD_PING, dec_ping},
+	{"search", CMD_SEARCH, dec_search},
+	{"react", CMD_REACT, dec_react},
+	{"unreact", CMD_UNREACT, dec_react},
 };
 
 /*
@@ -767,5 +830,6 @@ proto_cmd_free(chat_cmd *cmd)
 	free(cmd->attachments);
 	free(cmd->sync);
 	free(cmd->token);
+	free(cmd->query);
 	memset(cmd, 0, sizeof(*cmd));
 }

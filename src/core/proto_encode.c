@@ -127,13 +127,15 @@ message_size(const chat_message *m)
 		n += strlen(m->kind);
 	if (m->attachments)
 		n += strlen(m->attachments);
+	if (m->reactions)
+		n += strlen(m->reactions) + 16;
 	return n;
 }
 
 /*
  * put_message appends M: {"id","channelId","seq","senderId","clientId",
  * "content","kind","replyTo","attachments","createdAt","editedAt",
- * "deletedAt"}.
+ * "deletedAt"}, and "reactions" when it has any.
  */
 static void
 put_message(jsonw *w, const chat_message *m)
@@ -152,6 +154,12 @@ put_message(jsonw *w, const chat_message *m)
 	put_fixed(w, "createdAt", m->created_at, sizeof(m->created_at));
 	put_fixed(w, "editedAt", m->edited_at, sizeof(m->edited_at));
 	put_fixed(w, "deletedAt", m->deleted_at, sizeof(m->deleted_at));
+	/* only a message with reactions carries them */
+	if (m->reactions != NULL)
+	{
+		jsonw_field(w, "reactions");
+		(void) jsonw_json(w, m->reactions);
+	}
 	jsonw_raw(w, "}", 1);
 }
 
@@ -274,6 +282,9 @@ static const struct
 	{CMD_EDIT, "edit", 2},
 	{CMD_DELETE, "delete", 2},
 	{CMD_REFRESH, "refresh", 4},
+	{CMD_REACT, "react", 2},
+	{CMD_UNREACT, "unreact", 2},
+	{CMD_SEARCH, "search", 4},
 };
 
 int
@@ -524,5 +535,68 @@ proto_pong(const char *ref, size_t *len)
 	jsonw		w;
 
 	frame_start(&w, "pong", 64);
+	return frame_end(&w, ref, len);
+}
+
+/*
+ * proto_reaction: {"type":"reaction","channelId","messageId","seq",
+ * "reactions":[{"emoji","count","users"}]}, the message's reactions now
+ * ([] when none are left).
+ */
+char *
+proto_reaction(const chat_message *m, const char *ref, size_t *len)
+{
+	jsonw		w;
+
+	frame_start(&w, "reaction", 192 + (m->reactions ? strlen(m->reactions) : 0));
+	put_fixed(&w, "channelId", m->channel_id, sizeof(m->channel_id));
+	put_fixed(&w, "messageId", m->id, sizeof(m->id));
+	put_int(&w, "seq", m->seq);
+	jsonw_field(&w, "reactions");
+	if (m->reactions == NULL)
+		jsonw_raw(&w, "[]", 2);
+	else
+		(void) jsonw_json(&w, m->reactions);
+	return frame_end(&w, ref, len);
+}
+
+/*
+ * proto_search: {"type":"search","results":[{"messageId","channelId",
+ * "seq","senderId","content","headline","createdAt","editedAt"}],
+ * "hasMore"}, newest first.
+ */
+char *
+proto_search(const chat_search_hit *hits, size_t n, bool has_more,
+			 const char *ref, size_t *len)
+{
+	jsonw		w;
+	size_t		guess = 128;
+
+	for (size_t i = 0; i < n; i++)
+		guess += 300 + (hits[i].content ? strlen(hits[i].content) : 0) +
+			(hits[i].headline ? strlen(hits[i].headline) : 0);
+	frame_start(&w, "search", guess);
+	jsonw_field(&w, "results");
+	jsonw_raw(&w, "[", 1);
+	for (size_t i = 0; i < n; i++)
+	{
+		if (i > 0)
+			jsonw_raw(&w, ",", 1);
+		jsonw_lit(&w, "{\"messageId\":");
+		put_fixed_value(&w, hits[i].id, sizeof(hits[i].id));
+		put_fixed(&w, "channelId", hits[i].channel_id,
+				  sizeof(hits[i].channel_id));
+		put_int(&w, "seq", hits[i].seq);
+		put_text(&w, "senderId", hits[i].sender_id);
+		put_text(&w, "content", hits[i].content ? hits[i].content : "");
+		put_text(&w, "headline", hits[i].headline ? hits[i].headline : "");
+		put_fixed(&w, "createdAt", hits[i].created_at,
+				  sizeof(hits[i].created_at));
+		put_fixed(&w, "editedAt", hits[i].edited_at,
+				  sizeof(hits[i].edited_at));
+		jsonw_raw(&w, "}", 1);
+	}
+	jsonw_raw(&w, "]", 1);
+	put_bool(&w, "hasMore", has_more);
 	return frame_end(&w, ref, len);
 }

@@ -103,6 +103,24 @@ typedef struct chat_store
 						   const char *user_id, chat_message *out,
 						   char *errmsg, size_t errlen);
 
+	/*
+	 * Add (add) or remove user_id's reaction emoji to a message (members
+	 * only); *out is the message with its reactions.  May be NULL.
+	 */
+	chat_err	(*react) (void *ctx, const char *message_id, const char *user_id,
+						  const char *emoji, bool add, chat_message *out,
+						  char *errmsg, size_t errlen);
+
+	/*
+	 * Full-text search over user_id's channels (channel_id "" for all),
+	 * newest first, before message before_id ("" from the newest), at most
+	 * limit hits.  May be NULL.
+	 */
+	chat_err	(*search) (void *ctx, const char *user_id, const char *query,
+						   const char *channel_id, const char *before_id,
+						   int limit, chat_search_hit **out, size_t *n,
+						   char *errmsg, size_t errlen);
+
 	/* Members of channel_id online on any worker now (malloc'd strings). */
 	chat_err	(*channel_online) (void *ctx, const char *channel_id,
 								   char ***users, size_t *n);

@@ -265,32 +265,14 @@ do_upgrade(chat_conn *c, const http_request *req)
 
 	n = http_upgrade_response(accept, resp, sizeof(resp));
 	if (n < 0 || conn_start_ws(c) != 0)
-		{
-			conn_kill(c);
-			return;
-		}
-	/* the 101 goes out as raw bytes ahead of every frame */
 	{
-		chat_frame *f = malloc(sizeof(chat_frame) + n);
-
-		if (f == NULL)
-			{
-				conn_kill(c);
-				return;
-			}
-		f->refs = 1;
-		f->len = n;
-		memcpy(f->data, resp, n);
-		outq_push(&c->out, f);
-		frame_unref(f);
-		c->out_first = true;	/* nothing may precede the 101 */
+		conn_kill(c);
+		return;
 	}
-	/* the head buffer is only kept for bytes that followed the head */
-	if (c->in_off >= c->in_len)
+	if (conn_send_upgrade(c, resp, (size_t) n) != 0)
 	{
-		free(c->in);
-		c->in = NULL;
-		c->in_len = c->in_off = c->in_cap = 0;
+		conn_kill(c);
+		return;
 	}
 	c->token_exp = claims.exp;
 	srv->n_ws++;

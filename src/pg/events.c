@@ -591,6 +591,31 @@ chat_hint_read(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+PG_FUNCTION_INFO_V1(chat_hint_reaction);
+
+/*
+ * chat_hint_reaction (chat._hint_reaction(channel, seq)) records, for the
+ * commit, that the reactions of a message changed; chat_react and
+ * chat_unreact call it.  A reaction changes no column the update trigger
+ * watches (only the summary and change_seq), so it needs its own hint: the
+ * workers then send "reaction" frames instead of "message_updated".
+ */
+Datum
+chat_hint_reaction(PG_FUNCTION_ARGS)
+{
+	chat_event	ev;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = CHAT_EV_REACTION;
+	set_channel(&ev, PG_GETARG_DATUM(0));
+	ev.seq = PG_GETARG_INT64(1);
+	if (ev.seq >= 1)
+		pending_add(&ev);
+	PG_RETURN_VOID();
+}
+
 /* --- inspection -------------------------------------------------------- */
 
 static uint64 take_cursor = 0;
@@ -661,7 +686,8 @@ chat_events_take(PG_FUNCTION_ARGS)
 			nulls[1] = false;
 		}
 		if (ev && (ev->kind == CHAT_EV_MESSAGE || ev->kind == CHAT_EV_EDIT ||
-				   ev->kind == CHAT_EV_DELETE || ev->kind == CHAT_EV_READ))
+				   ev->kind == CHAT_EV_DELETE || ev->kind == CHAT_EV_REACTION ||
+				   ev->kind == CHAT_EV_READ))
 		{
 			values[2] = Int64GetDatum(ev->seq);
 			nulls[2] = false;

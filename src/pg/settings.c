@@ -49,6 +49,8 @@ int			chat_event_ring_size = 8192;
 bool		chat_notify_bus = false;
 int			chat_user_rate_limit = 60;
 int			chat_user_rate_burst = 200;
+int			chat_notify_delay_ms = 60000;
+char	   *chat_search_config = NULL;
 
 static void
 define_string(const char *name, const char *desc, char **var,
@@ -184,6 +186,14 @@ chat_define_settings(void)
 							 "Relay committed changes as NOTIFY chat hints, for processes that share no memory with the workers.",
 							 NULL, &chat_notify_bus, false, PGC_POSTMASTER, 0,
 							 NULL, NULL, NULL);
+
+	define_int("chat.notify_delay",
+			   "A member online when a message commits is notified if the channel is still unread this much later.",
+			   &chat_notify_delay_ms, 60000, 0, 86400000, PGC_SIGHUP,
+			   GUC_UNIT_MS);
+	define_string("chat.search_config",
+				  "Text search configuration of chat_search and the search frame.",
+				  &chat_search_config, "simple", PGC_SIGHUP, 0);
 
 	MarkGUCPrefixReserved("chat");
 }

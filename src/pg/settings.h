@@ -41,6 +41,8 @@ extern int	chat_event_ring_size;
 extern bool chat_notify_bus;
 extern int	chat_user_rate_limit;
 extern int	chat_user_rate_burst;
+extern int	chat_notify_delay_ms;
+extern char *chat_search_config;
 
 extern void chat_define_settings(void);
 

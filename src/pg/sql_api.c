@@ -1,7 +1,8 @@
 /*
  * sql_api.c
- *	  SQL-callable C functions: chat_online (presence from shared memory)
- *	  and chat_mint_token (HS256 tokens for demos and tests).
+ *	  SQL-callable C functions: chat_online and chat._user_online (presence
+ *	  from shared memory) and chat_mint_token (HS256 tokens for demos and
+ *	  tests).
  */
 #include "postgres.h"
 
@@ -22,6 +23,7 @@
 
 PG_FUNCTION_INFO_V1(chat_online);
 PG_FUNCTION_INFO_V1(chat_mint_token);
+PG_FUNCTION_INFO_V1(chat_user_online);
 
 /*
  * chat_online returns the members of a channel who have a live connection
@@ -135,4 +137,21 @@ chat_mint_token(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("could not mint a token for this user id")));
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(token, len));
+}
+
+/*
+ * chat_user_online (chat._user_online(user_id)) tells whether the user has
+ * a live connection on any worker now: the notification trigger's
+ * "offline" is this function returning false.
+ */
+Datum
+chat_user_online(PG_FUNCTION_ARGS)
+{
+	char		user[JWT_MAX_SUB + 1];
+	const char *users[1] = {user};
+	bool		online;
+
+	text_to_cstring_buffer(PG_GETARG_TEXT_PP(0), user, sizeof(user));
+	chat_presence_filter(users, 1, &online);
+	PG_RETURN_BOOL(online);
 }

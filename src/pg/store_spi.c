@@ -34,7 +34,10 @@
 #define MSG_COLS "m.id::text, m.channel_id::text, m.client_id::text, " \
 	"m.reply_to::text, m.seq, m.sender_id, m.content, m.kind, " \
 	"m.attachments::text, " TS("m.created_at") ", " TS("m.edited_at") ", " \
-	TS("m.deleted_at") ", m.change_seq"
+	TS("m.deleted_at") ", m.change_seq, " \
+	"CASE WHEN m.deleted_at IS NULL THEN m.reactions::text END"
+/* Columns of MSG_COLS; what a query selects after them follows. */
+#define MSG_NCOLS 14
 #define CH_COLS "c.id::text, c.type, c.name, cm.role, c.last_seq, " \
 	"cm.last_read_seq, (SELECT count(*) FROM chat.messages x " \
 	"WHERE x.channel_id = c.id AND x.seq > cm.last_read_seq " \
@@ -96,6 +99,7 @@ static void
 row_to_message(int row, chat_message *m)
 {
 	const char *att = col(row, 9);
+	const char *reactions;
 
 	copy_uuid(m->id, col(row, 1));
 	copy_uuid(m->channel_id, col(row, 2));
@@ -110,6 +114,8 @@ row_to_message(int row, chat_message *m)
 	copy_ts(m->edited_at, col(row, 11));
 	copy_ts(m->deleted_at, col(row, 12));
 	m->change_seq = col_int8(row, 13);
+	reactions = col(row, 14);
+	m->reactions = reactions ? dup_text(reactions) : NULL;
 }
 
 static chat_message *
@@ -750,6 +756,103 @@ spi_remove(void *ctx, const char *message_id, const char *user_id,
 				   errlen);
 }
 
+typedef struct react_call
+{
+	const char *message_id;
+	const char *user_id;
+	const char *emoji;
+	bool		add;
+	chat_message *out;
+} react_call;
+
+static void
+react_body(void *arg)
+{
+	react_call *a = arg;
+	const char *args[3] = {a->message_id, a->user_id, a->emoji};
+
+	run(psprintf("SELECT " MSG_COLS " FROM %s.%s($1::uuid, $2, $3) m",
+				 ext_schema, a->add ? "chat_react" : "chat_unreact"), 3, args);
+	if (SPI_processed == 1)
+		row_to_message(0, a->out);
+}
+
+static chat_err
+spi_react(void *ctx, const char *message_id, const char *user_id,
+		  const char *emoji, bool add, chat_message *out, char *errmsg,
+		  size_t errlen)
+{
+	react_call	a = {message_id, user_id, emoji, add, out};
+
+	return guarded("chat: react", CALL_CHANGE, react_body, &a, errmsg,
+				   errlen);
+}
+
+typedef struct search_call
+{
+	const char *user_id;
+	const char *query;
+	const char *channel_id;		/* "" for all */
+	const char *before_id;		/* "" from the newest */
+	int			limit;
+	chat_search_hit *out;
+	size_t		n;
+} search_call;
+
+static void
+search_body(void *arg)
+{
+	search_call *a = arg;
+	const char *args[5] = {a->user_id, a->query,
+		a->channel_id[0] ? a->channel_id : NULL,
+		a->before_id[0] ? a->before_id : NULL,
+	fmt_int8(a->limit)};
+
+	run(psprintf("SELECT s.message_id::text, s.channel_id::text, s.seq, "
+				 "s.sender_id, s.content, s.headline, " TS("s.created_at") ", "
+				 TS("s.edited_at") " FROM %s.chat_search($1, $2, $3::uuid, "
+				 "$4::uuid, $5::integer) s", ext_schema), 5, args);
+	a->n = SPI_processed;
+	a->out = calloc(a->n ? a->n : 1, sizeof(chat_search_hit));
+	if (a->out == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory")));
+	for (size_t i = 0; i < a->n; i++)
+	{
+		chat_search_hit *h = &a->out[i];
+
+		copy_uuid(h->id, col(i, 1));
+		copy_uuid(h->channel_id, col(i, 2));
+		h->seq = col_int8(i, 3);
+		h->sender_id = dup_text(col(i, 4));
+		h->content = dup_text(col(i, 5));
+		h->headline = dup_text(col(i, 6));
+		copy_ts(h->created_at, col(i, 7));
+		copy_ts(h->edited_at, col(i, 8));
+	}
+}
+
+static chat_err
+spi_search(void *ctx, const char *user_id, const char *query,
+		   const char *channel_id, const char *before_id, int limit,
+		   chat_search_hit **out, size_t *n, char *errmsg, size_t errlen)
+{
+	search_call a = {user_id, query, channel_id, before_id, limit, NULL, 0};
+	chat_err	err = guarded("chat: search", CALL_READ, search_body, &a,
+							  errmsg, errlen);
+
+	if (err != CHAT_OK)
+	{
+		chat_search_hits_free(a.out, a.n);
+		*out = NULL;
+		*n = 0;
+		return err;
+	}
+	*out = a.out;
+	*n = a.n;
+	return CHAT_OK;
+}
+
 /* --- group commit ------------------------------------------------------ */
 
 /*
@@ -788,7 +891,7 @@ send_one(chat_send_item *it)
 	if (SPI_processed != 1)
 		elog(ERROR, "chat._send returned %d rows", (int) SPI_processed);
 	row_to_message(0, &it->msg);
-	it->duplicate = strcmp(col(0, 14), "t") == 0;
+	it->duplicate = strcmp(col(0, MSG_NCOLS + 1), "t") == 0;
 	it->status = CHAT_OK;
 }
 
@@ -875,7 +978,7 @@ set_body(void *arg)
 			 (int) SPI_processed, (int) b->n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		int64		ord = col_int8(r, 15);
+		int64		ord = col_int8(r, MSG_NCOLS + 2);
 		chat_send_item *it;
 
 		if (ord < 1 || ord > (int64) b->n || b->items[ord - 1].status == CHAT_OK)
@@ -883,7 +986,7 @@ set_body(void *arg)
 				 (int) ord);
 		it = &b->items[ord - 1];
 		row_to_message(r, &it->msg);
-		it->duplicate = strcmp(col(r, 14), "t") == 0;
+		it->duplicate = strcmp(col(r, MSG_NCOLS + 1), "t") == 0;
 		it->status = CHAT_OK;
 	}
 }
@@ -1083,6 +1186,8 @@ chat_store_spi_init(chat_store *store)
 	store->mark_read = spi_mark_read;
 	store->edit = spi_edit;
 	store->remove = spi_remove;
+	store->react = spi_react;
+	store->search = spi_search;
 	store->channel_online = spi_channel_online;
 	store->user_channel_ids = spi_user_channel_ids;
 }

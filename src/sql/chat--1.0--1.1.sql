@@ -2,7 +2,7 @@
  * chat--1.0--1.1.sql
  *	  Upgrade of the chat extension from 1.0 to 1.1.  A fresh install runs
  *	  chat--1.0.sql and then this file, so both paths end in the same
- *	  objects (sql/16_upgrade.sql compares them).
+ *	  objects (sql/19_upgrade.sql compares them).
  *
  * Conventions: those of chat--1.0.sql (see src/sql/README.md).  Each change
  * has its own section below, titled for it.
@@ -139,3 +139,507 @@ AS 'MODULE_PATHNAME', 'chat_send';
 
 REVOKE EXECUTE ON FUNCTION chat_send(uuid, text, text, uuid, text, uuid, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chat_send(uuid, text, text, uuid, text, uuid, jsonb) TO chat_app;
+
+/* ------------------------------------------------------------------------
+ * Offline notifications (issue 16)
+ * ------------------------------------------------------------------------
+ *
+ * A durable queue the application drains from SQL and sends through its own
+ * push or e-mail provider; the extension never calls out.  Entries are made
+ * by a statement trigger on chat.messages in the sending transaction, so an
+ * entry exists if and only if its message committed.  One open entry per
+ * (user, channel) collects every message until it is claimed.
+ */
+
+-- A member's mute: no notifications from the channel before this time
+-- (mentions still notify).  NULL: not muted.
+ALTER TABLE chat.channel_members ADD COLUMN muted_until timestamptz;
+
+-- Per-user notification preferences.
+CREATE TABLE chat.notify_settings (
+	user_id		text PRIMARY KEY CHECK (pg_catalog.octet_length(user_id) BETWEEN 1 AND 200),
+	-- Only direct messages (and mentions) notify.
+	direct_only boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE chat.notify_settings IS 'Notification preferences per user (chat_notify_direct_only).';
+
+CREATE TABLE chat.notifications (
+	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	user_id		text NOT NULL,
+	channel_id	uuid NOT NULL,
+	-- Messages collected, the first and the newest of them.
+	count		integer NOT NULL CHECK (count >= 1),
+	first_seq	bigint NOT NULL,
+	last_seq	bigint NOT NULL,
+	message_id	uuid NOT NULL,
+	-- One of them named the user (@user).
+	mention		boolean NOT NULL DEFAULT false,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- When it first became claimable: at once for an offline user,
+	-- chat.notify_delay later for an online one.
+	due_at		timestamptz NOT NULL,
+	-- When it may be claimed (again): due_at, then the end of a claim's
+	-- visibility timeout.
+	visible_at	timestamptz NOT NULL,
+	claims		integer NOT NULL DEFAULT 0 CHECK (claims >= 0),
+	-- Leaving the channel (or its deletion) drops the user's entries.
+	CONSTRAINT notifications_member_fkey FOREIGN KEY (channel_id, user_id)
+		REFERENCES chat.channel_members (channel_id, user_id) ON DELETE CASCADE
+);
+-- The open entry of a (user, channel): new messages are added to it.  A
+-- claimed entry is being sent; a message after the claim opens a new one.
+CREATE UNIQUE INDEX notifications_open_key ON chat.notifications (user_id, channel_id)
+	WHERE claims = 0;
+-- Reading a channel cancels (and leaving it drops) the member's entries.
+CREATE INDEX notifications_member_idx ON chat.notifications (channel_id, user_id);
+-- chat_notifications_claim takes the oldest visible entries.
+CREATE INDEX notifications_visible_idx ON chat.notifications (visible_at);
+COMMENT ON TABLE chat.notifications IS 'Notification queue: one entry per user and channel collects the messages the user has not seen; drained with chat_notifications_claim/done.';
+
+/*
+ * chat._user_online tells whether user_id has a live WebSocket connection
+ * on any worker now (shared memory, as chat_online).
+ */
+CREATE FUNCTION chat._user_online(user_id text) RETURNS boolean
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'chat_user_online';
+
+/*
+ * chat._mentions returns the user ids named in content with "@": an "@" at
+ * the start or after a character that is not a letter, digit or "_",
+ * followed by letters, digits, "_", "." and "-"; a trailing "." or "-" is
+ * punctuation, not part of the id ("@sam." names sam).
+ */
+CREATE FUNCTION chat._mentions(content text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(array_agg(DISTINCT rtrim(x.m[1], '.-')) FILTER (WHERE rtrim(x.m[1], '.-') <> ''),
+					'{}'::text[])
+	FROM regexp_matches(content, '(?:^|[^[:alnum:]_])@([[:alnum:]_.-]+)', 'g') AS x(m)
+$$;
+
+/*
+ * chat._queue_notifications (AFTER INSERT, per statement) queues the new
+ * messages for every member but the sender who wants them: not muted (or
+ * named by a mention), and not "direct messages only" in a group (unless
+ * named).  A member with no live connection is due now; one who is online
+ * is due chat.notify_delay later, unless reading the channel cancels it
+ * first.  One statement of a batch adds each (user, channel) once.
+ */
+CREATE FUNCTION chat._queue_notifications() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t timestamptz := clock_timestamp();
+	delay interval := current_setting('chat.notify_delay')::interval;
+BEGIN
+	INSERT INTO chat.notifications AS q
+		(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at)
+	SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention,
+		   r.due, r.due
+	FROM (
+		SELECT cm.user_id, n.channel_id, count(*)::integer AS n,
+			   min(n.seq) AS first_seq, max(n.seq) AS last_seq,
+			   (array_agg(n.id ORDER BY n.seq DESC))[1] AS message_id,
+			   bool_or(cm.user_id = ANY (x.mentions)) AS mention,
+			   CASE WHEN chat._user_online(cm.user_id) THEN t + delay ELSE t END AS due
+		FROM new_messages AS n
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN strpos(n.content, '@') > 0 THEN chat._mentions(n.content)
+						ELSE '{}'::text[] END AS mentions) AS x
+		JOIN chat.channels AS c ON c.id = n.channel_id
+		JOIN chat.channel_members AS cm
+		  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id
+		LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id
+		WHERE n.deleted_at IS NULL
+		  AND cm.last_read_seq < n.seq
+		  AND (cm.user_id = ANY (x.mentions)
+			   OR ((cm.muted_until IS NULL OR cm.muted_until <= t)
+				   AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false))))
+		GROUP BY cm.user_id, n.channel_id
+	) AS r
+	ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE
+	SET count = q.count + excluded.count,
+		message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id
+						  ELSE q.message_id END,
+		last_seq = greatest(q.last_seq, excluded.last_seq),
+		first_seq = least(q.first_seq, excluded.first_seq),
+		mention = q.mention OR excluded.mention,
+		due_at = least(q.due_at, excluded.due_at),
+		visible_at = least(q.visible_at, excluded.visible_at);
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER messages_queue_notifications AFTER INSERT ON chat.messages
+	REFERENCING NEW TABLE AS new_messages
+	FOR EACH STATEMENT EXECUTE FUNCTION chat._queue_notifications();
+
+/*
+ * chat._cancel_notifications (AFTER UPDATE of a read marker) deletes the
+ * member's entries of the channel that the marker now covers: whoever read
+ * the channel needs no push about it.  Sending marks read too.
+ */
+CREATE FUNCTION chat._cancel_notifications() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM chat.notifications AS q
+	WHERE q.channel_id = NEW.channel_id AND q.user_id = NEW.user_id
+	  AND q.last_seq <= NEW.last_read_seq;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER channel_members_cancel_notifications AFTER UPDATE OF last_read_seq ON chat.channel_members
+	FOR EACH ROW WHEN (NEW.last_read_seq > OLD.last_read_seq)
+	EXECUTE FUNCTION chat._cancel_notifications();
+
+/*
+ * chat_notifications_claim returns up to max due entries and hides them for
+ * visibility: the caller sends them, then calls chat_notifications_done.
+ * An entry not done by then is returned again (at most a duplicate push).
+ * Concurrent claimers skip each other's rows (SKIP LOCKED), so two never
+ * get the same entry.  An entry whose user has read up to its newest
+ * message is never returned.
+ */
+CREATE FUNCTION chat_notifications_claim(max integer DEFAULT 100,
+										 visibility interval DEFAULT '30 seconds')
+RETURNS TABLE (id bigint, user_id text, channel_id uuid, channel_type text,
+			   channel_name text, count integer, first_seq bigint, last_seq bigint,
+			   message_id uuid, sender_id text, preview text, mention boolean,
+			   due_at timestamptz, claims integer)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t timestamptz := clock_timestamp();
+BEGIN
+	IF max IS NULL THEN
+		RAISE EXCEPTION 'max must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF visibility IS NULL THEN
+		RAISE EXCEPTION 'visibility must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF max NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'max must be between 1 and 1000' USING ERRCODE = 'invalid_parameter_value';
+	ELSIF visibility <= interval '0' OR visibility > interval '1 day' THEN
+		RAISE EXCEPTION 'visibility must be more than 0 and at most 1 day'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+	WITH picked AS (
+		SELECT q.id FROM chat.notifications AS q
+		WHERE q.visible_at <= t
+		  AND EXISTS (SELECT FROM chat.channel_members AS cm
+					  WHERE cm.channel_id = q.channel_id AND cm.user_id = q.user_id
+						AND cm.last_read_seq < q.last_seq)
+		ORDER BY q.visible_at, q.id
+		LIMIT max
+		FOR UPDATE OF q SKIP LOCKED
+	), claimed AS (
+		UPDATE chat.notifications AS q
+		SET visible_at = t + visibility, claims = q.claims + 1
+		FROM picked WHERE q.id = picked.id
+		RETURNING q.*
+	)
+	SELECT c.id, c.user_id, c.channel_id, ch.type, ch.name, c.count, c.first_seq, c.last_seq,
+		   c.message_id, m.sender_id, left(nullif(m.content, ''), 200), c.mention,
+		   c.due_at, c.claims
+	FROM claimed AS c
+	JOIN chat.channels AS ch ON ch.id = c.channel_id
+	LEFT JOIN chat.messages AS m ON m.id = c.message_id
+	ORDER BY c.due_at, c.id;
+END
+$$;
+
+/*
+ * chat_notifications_done deletes the entries ids (sent, or given up) and
+ * returns how many were still there.
+ */
+CREATE FUNCTION chat_notifications_done(ids bigint[]) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF ids IS NULL THEN
+		RAISE EXCEPTION 'ids must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	DELETE FROM chat.notifications AS q WHERE q.id = ANY (ids);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+/*
+ * chat_mute mutes a channel for a member until a time ('infinity': for
+ * good); NULL unmutes.  Mentions of the member still notify.
+ */
+CREATE FUNCTION chat_mute(channel uuid, user_id text, "until" timestamptz) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF channel IS NULL THEN
+		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM chat._check_user_id('user_id', user_id);
+	PERFORM chat._require_channel(channel);
+	UPDATE chat.channel_members AS m SET muted_until = chat_mute."until"
+	WHERE m.channel_id = channel AND m.user_id = chat_mute.user_id;
+	IF NOT FOUND THEN
+		PERFORM chat._require_member(channel, user_id);
+	END IF;
+END
+$$;
+
+/*
+ * chat_notify_direct_only sets whether only direct messages (and mentions)
+ * notify user_id.
+ */
+CREATE FUNCTION chat_notify_direct_only(user_id text, direct_only boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM chat._check_user_id('user_id', user_id);
+	IF direct_only IS NULL THEN
+		RAISE EXCEPTION 'direct_only must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	INSERT INTO chat.notify_settings AS s (user_id, direct_only)
+	VALUES (chat_notify_direct_only.user_id, chat_notify_direct_only.direct_only)
+	ON CONFLICT ON CONSTRAINT notify_settings_pkey
+	DO UPDATE SET direct_only = excluded.direct_only;
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('chat.notify_settings', '');
+
+/* ------------------------------------------------------------------------
+ * Search (issue 16)
+ * ------------------------------------------------------------------------
+ *
+ * Full-text search over the channels a user is a member of, with a GIN
+ * index.  The text search configuration is chat.search_config ('simple'
+ * by default: no stemming, no stop words, so every language is found); the
+ * index is on that configuration (see docs/sql-api.md to change it).
+ */
+CREATE INDEX messages_search_idx ON chat.messages
+	USING gin (pg_catalog.to_tsvector('simple'::regconfig, content));
+
+/*
+ * chat_search returns up to max messages of user_id's channels (or of one
+ * of them) that match query (websearch syntax: words, "a phrase", or, -not),
+ * newest first, with the matches highlighted.  Page with before: the
+ * message_id of the last row of the previous page (keyset on created_at
+ * and id).  Deleted messages are
+ * never returned; edited ones are found by their current text.
+ */
+CREATE FUNCTION chat_search(user_id text, query text, channel uuid DEFAULT NULL,
+							before uuid DEFAULT NULL, max integer DEFAULT 20)
+RETURNS TABLE (message_id uuid, channel_id uuid, seq bigint, sender_id text,
+			   content text, headline text, created_at timestamptz,
+			   edited_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	cfg regconfig;
+	tsq tsquery;
+	b_at timestamptz;
+BEGIN
+	PERFORM chat._check_user_id('user_id', user_id);
+	IF query IS NULL THEN
+		RAISE EXCEPTION 'query must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF max IS NULL THEN
+		RAISE EXCEPTION 'max must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF max NOT BETWEEN 1 AND 100 THEN
+		RAISE EXCEPTION 'max must be between 1 and 100' USING ERRCODE = 'invalid_parameter_value';
+	ELSIF octet_length(query) > 1000 THEN
+		RAISE EXCEPTION 'query is too long' USING ERRCODE = 'program_limit_exceeded',
+			DETAIL = format('A query has at most 1000 bytes; this one has %s.', octet_length(query));
+	END IF;
+	cfg := current_setting('chat.search_config')::regconfig;
+	tsq := websearch_to_tsquery(cfg, query);
+	IF numnode(tsq) = 0 THEN
+		RAISE EXCEPTION 'query has no words to search for' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Search for at least one word.';
+	END IF;
+	IF channel IS NOT NULL THEN
+		PERFORM chat._require_channel(channel);
+		PERFORM chat._require_member(channel, user_id);
+	END IF;
+	IF before IS NOT NULL THEN
+		SELECT m.created_at INTO b_at FROM chat.messages AS m WHERE m.id = before;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'message % does not exist', before USING ERRCODE = 'no_data_found';
+		END IF;
+	END IF;
+	-- Newest first is (created_at, id) descending: created_at is taken
+	-- under the channel lock and grows with seq; the id breaks ties.
+	-- Dynamic, so that the configuration is a constant the GIN index's
+	-- expression matches, and the plan sees the actual words.  The headline
+	-- is made for the rows returned only, from HTML-escaped text.
+	RETURN QUERY EXECUTE format($q$
+		SELECT r.id, r.channel_id, r.seq, r.sender_id, r.content,
+			   ts_headline(%1$L::regconfig,
+						   replace(replace(replace(r.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+						   $1, 'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=15'),
+			   r.created_at, r.edited_at
+		FROM (SELECT m.* FROM chat.messages AS m
+			  WHERE to_tsvector(%1$L::regconfig, m.content) @@ $1
+				AND m.deleted_at IS NULL
+				AND m.channel_id IN (SELECT cm.channel_id FROM chat.channel_members AS cm
+									 WHERE cm.user_id = $2
+									   AND ($3::uuid IS NULL OR cm.channel_id = $3))
+				AND ($4::uuid IS NULL OR (m.created_at, m.id) < ($6, $4))
+			  ORDER BY m.created_at DESC, m.id DESC
+			  LIMIT $5) AS r
+		ORDER BY r.created_at DESC, r.id DESC$q$, cfg::text)
+	USING tsq, user_id, channel, before, max, b_at;
+END
+$$;
+
+/* ------------------------------------------------------------------------
+ * Reactions (issue 16)
+ * ------------------------------------------------------------------------
+ *
+ * One row per (message, user, emoji) in chat.reactions; the message keeps
+ * the summary (chat.messages.reactions) that history and sync send.  A
+ * reaction change is a change of the message: it bumps the channel's
+ * last_change and the message's change_seq, so that a reconnecting client
+ * catches up on it like on an edit, and it is announced to the workers by
+ * an "e" hint (chat._hint_reaction).
+ */
+ALTER TABLE chat.messages ADD COLUMN reactions jsonb;
+
+CREATE TABLE chat.reactions (
+	message_id	uuid NOT NULL,
+	user_id		text NOT NULL,
+	emoji		text NOT NULL,
+	-- Deleted with the channel (messages are never deleted otherwise).
+	channel_id	uuid NOT NULL REFERENCES chat.channels (id) ON DELETE CASCADE,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (message_id, user_id, emoji)
+);
+CREATE INDEX reactions_channel_id_idx ON chat.reactions (channel_id);
+COMMENT ON TABLE chat.reactions IS 'Reactions: one row per message, user and emoji.';
+SELECT pg_catalog.pg_extension_config_dump('chat.reactions', '');
+
+/*
+ * chat._hint_reaction records, for the commit, that the reactions of the
+ * message (channel, seq) changed.
+ */
+CREATE FUNCTION chat._hint_reaction(channel uuid, seq bigint) RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'chat_hint_reaction';
+
+/*
+ * chat._react adds (add) or removes a reaction of user_id to message and
+ * returns the message with its new summary.  Members only; not on a
+ * deleted message; at most 20 distinct emoji per message.
+ */
+CREATE FUNCTION chat._react(message uuid, user_id text, emoji text, add boolean)
+RETURNS chat.messages
+LANGUAGE plpgsql AS $$
+DECLARE
+	m chat.messages;
+	change bigint;
+	n integer;
+BEGIN
+	IF message IS NULL THEN
+		RAISE EXCEPTION 'message must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF emoji IS NULL THEN
+		RAISE EXCEPTION 'emoji must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM chat._check_user_id('user_id', user_id);
+	IF emoji = '' OR octet_length(emoji) > 32 OR char_length(emoji) > 16
+	   OR emoji ~ '[[:space:][:cntrl:]]' THEN
+		RAISE EXCEPTION 'invalid emoji' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'An emoji is 1 to 16 characters (at most 32 bytes) without spaces or control characters.';
+	END IF;
+	m := chat._lock_message(message);
+	PERFORM chat._require_member(m.channel_id, user_id);
+	IF m.deleted_at IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot react to a deleted message' USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('Message %s was deleted.', message);
+	END IF;
+	IF add THEN
+		PERFORM FROM chat.reactions AS r
+		WHERE r.message_id = message AND r.emoji = _react.emoji;
+		IF NOT FOUND THEN
+			SELECT count(DISTINCT r.emoji) INTO n FROM chat.reactions AS r WHERE r.message_id = message;
+			IF n >= 20 THEN
+				RAISE EXCEPTION 'too many different reactions' USING ERRCODE = 'program_limit_exceeded',
+					DETAIL = 'A message has at most 20 different emoji.';
+			END IF;
+		END IF;
+		INSERT INTO chat.reactions AS r (message_id, user_id, emoji, channel_id)
+		VALUES (message, user_id, emoji, m.channel_id)
+		ON CONFLICT ON CONSTRAINT reactions_pkey DO NOTHING;
+	ELSE
+		DELETE FROM chat.reactions AS r
+		WHERE r.message_id = message AND r.user_id = _react.user_id AND r.emoji = _react.emoji;
+	END IF;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n = 0 THEN
+		RETURN m;				-- nothing changed, nothing to announce
+	END IF;
+	UPDATE chat.channels AS c SET last_change = c.last_change + 1
+	WHERE c.id = m.channel_id
+	RETURNING c.last_change INTO change;
+	UPDATE chat.messages AS x
+	SET change_seq = change,
+		reactions = (SELECT jsonb_agg(jsonb_build_object('emoji', e.emoji, 'count', e.n, 'users', e.users)
+									  ORDER BY e.first, e.emoji)
+					 FROM (SELECT r.emoji, count(*) AS n, min(r.created_at) AS first,
+								  jsonb_agg(r.user_id ORDER BY r.created_at, r.user_id) AS users
+						   FROM chat.reactions AS r WHERE r.message_id = message
+						   GROUP BY r.emoji) AS e)
+	WHERE x.id = message
+	RETURNING x.* INTO m;
+	PERFORM chat._hint_reaction(m.channel_id, m.seq);
+	RETURN m;
+END
+$$;
+
+/*
+ * chat_react adds user_id's reaction emoji to message (again: nothing
+ * changes) and returns the message.
+ */
+CREATE FUNCTION chat_react(message uuid, user_id text, emoji text) RETURNS chat.messages
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN chat._react(message, user_id, emoji, true);
+END
+$$;
+
+/*
+ * chat_unreact removes user_id's reaction emoji from message (none:
+ * nothing changes) and returns the message.
+ */
+CREATE FUNCTION chat_unreact(message uuid, user_id text, emoji text) RETURNS chat.messages
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN chat._react(message, user_id, emoji, false);
+END
+$$;
+
+/* ------------------------------------------------------------------------
+ * Privileges of the issue 16 objects
+ * ------------------------------------------------------------------------
+ */
+REVOKE ALL ON chat.notify_settings, chat.notifications, chat.reactions FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+	chat._user_online(text),
+	chat._mentions(text),
+	chat._queue_notifications(),
+	chat._cancel_notifications(),
+	chat._hint_reaction(uuid, bigint),
+	chat._react(uuid, text, text, boolean),
+	chat_notifications_claim(integer, interval),
+	chat_notifications_done(bigint[]),
+	chat_mute(uuid, text, timestamptz),
+	chat_notify_direct_only(text, boolean),
+	chat_search(text, text, uuid, uuid, integer),
+	chat_react(uuid, text, text),
+	chat_unreact(uuid, text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	chat_notifications_claim(integer, interval),
+	chat_notifications_done(bigint[]),
+	chat_mute(uuid, text, timestamptz),
+	chat_notify_direct_only(text, boolean),
+	chat_search(text, text, uuid, uuid, integer),
+	chat_react(uuid, text, text),
+	chat_unreact(uuid, text, text)
+TO chat_app;
+GRANT SELECT ON chat.notify_settings, chat.notifications, chat.reactions TO chat_app;

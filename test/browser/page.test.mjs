@@ -158,6 +158,43 @@ test('"Sam is typing…" appears while Sam types, and goes away', async () => {
 	await sam.page.locator('#input').fill('');
 });
 
+test('Sam reacts with 👍, Alex sees it live and adds his; Alex searches and finds only his own channels', async () => {
+	const [alex, sam] = people;
+	const msg = (p, text) => p.page.locator('#message-list .msg', {has: p.page.locator('.bubble', {hasText: text})});
+	const target = 'Great, ping me when you leave the depot.';
+
+	await msg(sam, target).locator('.react-add').click();
+	await msg(sam, target).locator('.react-choice[data-emoji="👍"]').click();
+	await msg(sam, target).locator('.reaction.mine', {hasText: '👍 1'}).waitFor({timeout: 20000});
+	await msg(alex, target).locator('.reaction', {hasText: '👍 1'}).waitFor({timeout: 20000});
+	/* alex's click on the chip adds his own */
+	await msg(alex, target).locator('.reaction', {hasText: '👍 1'}).click();
+	await msg(sam, target).locator('.reaction', {hasText: '👍 2'}).waitFor({timeout: 20000});
+	await msg(alex, target).locator('.reaction.mine', {hasText: '👍 2'}).waitFor({timeout: 20000});
+	await shot(sam, '4-sam-sees-reactions');
+
+	/* a channel alex is not in has the word too: it is never found */
+	await sql(`SELECT chat_send(chat_create_channel('group', 'yard', ARRAY['maria', 'kim']), 'maria', 'Lübeck yard is closed')`);
+	await alex.page.locator('#search-input').fill('lübeck');
+	await alex.page.locator('#search-input').press('Enter');
+	await alex.page.locator('#search-results .search-hit').first().waitFor({timeout: 20000});
+	const hits = await alex.page.$$eval('#search-results .search-hit', (els) => els.map((e) => ({
+		where: e.querySelector('.where').textContent,
+		text: e.querySelector('.text').textContent,
+		marked: [...e.querySelectorAll('mark')].map((m) => m.textContent),
+	})));
+
+	assert.equal(hits.length, 1, JSON.stringify(hits));
+	assert.equal(hits[0].text, 'Leaving now, ETA Lübeck 11:40.');
+	assert.deepEqual(hits[0].marked, ['Lübeck']);
+	assert.match(hits[0].where, /^Sam · Sam · /);
+	await shot(alex, '5-alex-searches');
+	await openChannel(alex, '# fleet');
+	await alex.page.locator('#search-results .search-hit').first().click();
+	await waitText(alex, '#conv-title', 'Sam');
+	assert.equal(alex.problems.length + sam.problems.length, 0, [...alex.problems, ...sam.problems].join('\n'));
+});
+
 test('unread badges count live messages; a fresh page loads history as it scrolls up', async () => {
 	const [alex] = people;
 

@@ -172,6 +172,15 @@ test('make demo: URLs per person, a working page, tokens and psql line; Ctrl-C s
 	}), 10000, 'the message sent with the psql line');
 	ws.close();
 
+	/* the notification sender: the seeded messages reached users with no page open */
+	await within(new Promise((resolve) => {
+		const check = () => /^push → kim\s+from alex: /m.test(d.out) && resolve();
+
+		d.child.stdout.on('data', check);
+		check();
+	}), 30000, 'the notification sender to print a push for kim');
+	assert.match(d.out, /^push → kim\s+in #fleet: 2 new messages, the latest: maria: Reminder/m);
+
 	await d.stop('SIGINT');
 	assert.match(d.out, /stopped/);
 	assert.equal(alive(pmpid), false, 'the postmaster is gone');

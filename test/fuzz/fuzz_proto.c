@@ -101,7 +101,7 @@ string_is(json_t *v, const char *key, const char *s, size_t n)
 static void
 check_decoded(const chat_cmd *cmd)
 {
-	FZ_CHECK(cmd->type >= CMD_SEND && cmd->type <= CMD_PING);
+	FZ_CHECK(cmd->type >= CMD_SEND && cmd->type <= CMD_UNREACT);
 	FZ_CHECK(strnlen(cmd->ref, sizeof(cmd->ref)) <= PROTO_MAX_REF);
 	if (cmd->ref[0])
 		FZ_CHECK(fz_json_any_valid(cmd->ref, strlen(cmd->ref)));
@@ -129,6 +129,21 @@ check_decoded(const chat_cmd *cmd)
 						 (cmd->sync[i].last_change >= 0 &&
 						  cmd->sync[i].last_change <= PROTO_MAX_SEQ));
 			}
+			break;
+		case CMD_SEARCH:
+			FZ_CHECK(cmd->query != NULL && strlen(cmd->query) >= 1 &&
+					 strlen(cmd->query) <= PROTO_MAX_QUERY);
+			FZ_CHECK(fz_utf8_valid(cmd->query, strlen(cmd->query)));
+			FZ_CHECK(cmd->channel_id[0] == '\0' || uuid_canonical(cmd->channel_id));
+			FZ_CHECK(cmd->message_id[0] == '\0' || uuid_canonical(cmd->message_id));
+			FZ_CHECK(cmd->limit >= 1 && cmd->limit <= PROTO_MAX_SEARCH);
+			break;
+		case CMD_REACT:
+		case CMD_UNREACT:
+			FZ_CHECK(uuid_canonical(cmd->message_id));
+			FZ_CHECK(strlen(cmd->emoji) >= 1 &&
+					 strlen(cmd->emoji) <= PROTO_MAX_EMOJI);
+			FZ_CHECK(fz_utf8_valid(cmd->emoji, strlen(cmd->emoji)));
 			break;
 		case CMD_HISTORY:
 			FZ_CHECK(uuid_canonical(cmd->channel_id));
@@ -286,6 +301,31 @@ encode_decoded(const chat_cmd *cmd)
 			break;
 		case CMD_PING:
 			check_frame(proto_pong(ref, &len), len, ref);
+			break;
+		case CMD_SEARCH:
+			{
+				chat_search_hit h;
+
+				memset(&h, 0, sizeof(h));
+				strcpy(h.id, uuid_a);
+				strcpy(h.channel_id, uuid_a);
+				h.sender_id = cmd->query;
+				h.content = cmd->query;
+				h.headline = cmd->query;
+				check_frame(proto_search(&h, 1, false, ref, &len), len, ref);
+			}
+			break;
+		case CMD_REACT:
+		case CMD_UNREACT:
+			{
+				chat_message m;
+
+				memset(&m, 0, sizeof(m));
+				strcpy(m.id, cmd->message_id);
+				strcpy(m.channel_id, uuid_a);
+				m.seq = 1;
+				check_frame(proto_reaction(&m, ref, &len), len, ref);
+			}
 			break;
 	}
 }

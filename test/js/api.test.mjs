@@ -168,6 +168,35 @@ test('edit and delete: events and state for every member', async () => {
 	assert.ok(ca.channel(ch).messages[0].deletedAt);
 });
 
+test('react and search: the reaction event and the message state for every member, results of the user\'s channels', async () => {
+	const [a, b, c] = users('alex', 'sam', 'kim');
+	const ch = await channel('group', 'ops', [a, b]);
+	const other = await channel('group', 'yard', [c]);
+	const ca = await open(a);
+	const cb = await open(b);
+	const m = await ca.send(ch, 'truck 12 at dock 3, zanzibar route');
+
+	await sql(`SELECT chat_send(${lit(other)}, ${lit(c)}, 'zanzibar elsewhere')`);
+	await waitFor(() => cb.channel(ch).messages.length === 1, {what: 'delivery'});
+	const ev = nextEvent(ca, 'reaction');
+	const mine = await cb.react(m.id, '👍');
+
+	assert.deepEqual(mine, [{emoji: '👍', count: 1, users: [b]}]);
+	assert.deepEqual((await ev).reactions, mine);
+	assert.deepEqual(ca.channel(ch).messages[0].reactions, mine);
+	await waitFor(() => cb.channel(ch).messages[0].reactions, {what: 'own reaction in state'});
+	assert.deepEqual(await cb.unreact(m.id, '👍'), []);
+	await waitFor(() => !ca.channel(ch).messages[0].reactions, {what: 'reaction removed'});
+	await assert.rejects(cb.react(m.id, 'not an emoji'), (e) => e instanceof ChatError && e.code === 'bad_request');
+
+	const {results, hasMore} = await cb.search('zanzibar');
+
+	assert.equal(hasMore, false);
+	assert.deepEqual(results.map((r) => [r.channelId, r.seq]), [[ch, 1]]);
+	assert.equal(results[0].headline, 'truck 12 at dock 3, <mark>zanzibar</mark> route');
+	await assert.rejects(cb.search('zanzibar', {channelId: other}), (e) => e instanceof ChatError && e.code === 'not_member');
+});
+
 test('presence: online and offline reach the channel state', async () => {
 	const [a, b] = users('alex', 'sam');
 	const ch = await channel('direct', null, [a, b]);

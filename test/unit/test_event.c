@@ -34,6 +34,7 @@ test_every_kind_round_trips(void)
 {
 	roundtrip("m:" CH ":42");
 	roundtrip("u:" CH ":1");
+	roundtrip("e:" CH ":3");
 	roundtrip("d:" CH ":9223372036854775807");
 	roundtrip("j:" CH ":alice");
 	roundtrip("l:" CH ":bob:with:colons");

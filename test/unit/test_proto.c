@@ -116,6 +116,11 @@ test_decode_all_types(void)
 		{"{\"type\":\"delete\",\"messageId\":\"" U3 "\"}", CMD_DELETE},
 		{"{\"type\":\"refresh\",\"token\":\"a.b.c\"}", CMD_REFRESH},
 		{"{\"type\":\"ping\"}", CMD_PING},
+		{"{\"type\":\"search\",\"query\":\"load 7\"}", CMD_SEARCH},
+		{"{\"type\":\"react\",\"messageId\":\"" U3 "\",\"emoji\":\"x\"}",
+		CMD_REACT},
+		{"{\"type\":\"unreact\",\"messageId\":\"" U3 "\",\"emoji\":\"x\"}",
+		CMD_UNREACT},
 	};
 	size_t		i;
 
@@ -147,6 +152,52 @@ test_decode_missing_fields(void)
 	CHECK_BAD("{\"type\":\"delete\"}");
 	CHECK_BAD("{\"type\":\"sync\"}");
 	CHECK_BAD("{\"type\":\"refresh\"}");
+	CHECK_BAD("{\"type\":\"search\"}");
+	CHECK_BAD("{\"type\":\"react\",\"messageId\":\"" U3 "\"}");
+	CHECK_BAD("{\"type\":\"unreact\",\"emoji\":\"x\"}");
+}
+
+/*
+ * test_decode_search_react checks the fields and limits of search, react
+ * and unreact.
+ */
+static void
+test_decode_search_react(void)
+{
+	chat_cmd	cmd;
+	char		big[1100];
+
+	CHECK(dec("{\"type\":\"search\",\"query\":\"load 7\",\"channelId\":\""
+			  U2 "\",\"before\":\"" U3 "\",\"limit\":5,\"ref\":1}", &cmd)
+		  == PROTO_OK);
+	CHECK_STR(cmd.query, "load 7");
+	CHECK_STR(cmd.channel_id, U2);
+	CHECK_STR(cmd.message_id, U3);
+	CHECK(cmd.limit == 5);
+	proto_cmd_free(&cmd);
+	CHECK(dec("{\"type\":\"search\",\"query\":\"x\"}", &cmd) == PROTO_OK);
+	CHECK(cmd.limit == 20 && cmd.channel_id[0] == '\0' &&
+		  cmd.message_id[0] == '\0');
+	proto_cmd_free(&cmd);
+	CHECK_BAD("{\"type\":\"search\",\"query\":\"\"}");
+	CHECK_BAD("{\"type\":\"search\",\"query\":7}");
+	CHECK_BAD("{\"type\":\"search\",\"query\":\"a\\u0000b\"}");
+	CHECK_BAD("{\"type\":\"search\",\"query\":\"x\",\"limit\":0}");
+	CHECK_BAD("{\"type\":\"search\",\"query\":\"x\",\"limit\":51}");
+	CHECK_BAD("{\"type\":\"search\",\"query\":\"x\",\"before\":42}");
+	CHECK_BAD("{\"type\":\"search\",\"query\":\"x\",\"channelId\":\"c\"}");
+	snprintf(big, sizeof(big), "{\"type\":\"search\",\"query\":\"%01001d\"}", 0);
+	CHECK_BAD(big);
+
+	CHECK(dec("{\"type\":\"react\",\"messageId\":\"" U3
+			  "\",\"emoji\":\"\xf0\x9f\x91\x8d\"}", &cmd) == PROTO_OK);
+	CHECK_STR(cmd.emoji, "\xf0\x9f\x91\x8d");
+	CHECK_STR(cmd.message_id, U3);
+	proto_cmd_free(&cmd);
+	CHECK_BAD("{\"type\":\"react\",\"messageId\":\"" U3 "\",\"emoji\":\"\"}");
+	CHECK_BAD("{\"type\":\"react\",\"messageId\":\"" U3
+			  "\",\"emoji\":\"123456789012345678901234567890123\"}");
+	CHECK_BAD("{\"type\":\"react\",\"messageId\":\"" U3 "\",\"emoji\":1}");
 }
 
 static void
@@ -372,6 +423,7 @@ main(void)
 	RUN(test_decode_type);
 	RUN(test_decode_all_types);
 	RUN(test_decode_missing_fields);
+	RUN(test_decode_search_react);
 	RUN(test_decode_ref);
 	RUN(test_decode_ref_limit);
 	RUN(test_decode_echo_on_error);

@@ -307,7 +307,7 @@ test_encode_ready(void)
 	CHECK(jint(j, "userRateBurst") == 200);
 	/* every client frame type has its cost, as proto_frame_cost says */
 	costs = json_object_get(j, "frameCosts");
-	CHECK(json_is_object(costs) && json_object_size(costs) == 10);
+	CHECK(json_is_object(costs) && json_object_size(costs) == 13);
 	CHECK(jint(costs, "send") == proto_frame_cost(CMD_SEND));
 	CHECK(jint(costs, "edit") == proto_frame_cost(CMD_EDIT));
 	CHECK(jint(costs, "refresh") == proto_frame_cost(CMD_REFRESH));
@@ -449,6 +449,70 @@ test_encode_message_updated(void)
 }
 
 /*
+ * test_encode_reactions: a message with reactions carries them (13 keys),
+ * the reaction frame carries the message's reactions ([] when none), and
+ * search results carry the hit's fields.
+ */
+static void
+test_encode_reactions(void)
+{
+	chat_message m;
+	chat_search_hit h;
+	size_t		len;
+	json_t	   *j;
+	json_t	   *r;
+
+	sample_message(&m);
+	m.reactions = strdup("[{\"count\": 2, \"emoji\": \"\xf0\x9f\x91\x8d\", "
+						 "\"users\": [\"sam\", \"tom\"]}]");
+	j = parse(proto_message_object(&m, &len), &len);
+	check_keys(j, 13);
+	r = json_array_get(json_object_get(j, "reactions"), 0);
+	CHECK(jint(r, "count") == 2);
+	CHECK_STR(jstr(r, "emoji"), "\xf0\x9f\x91\x8d");
+	json_decref(j);
+
+	j = parse(proto_reaction(&m, "7", &len), &len);
+	check_keys(j, 6);
+	CHECK_STR(jstr(j, "type"), "reaction");
+	CHECK_STR(jstr(j, "channelId"), U2);
+	CHECK_STR(jstr(j, "messageId"), U3);
+	CHECK(jint(j, "seq") == 43);
+	CHECK(json_array_size(json_object_get(j, "reactions")) == 1);
+	json_decref(j);
+	free(m.reactions);
+	m.reactions = NULL;
+	j = parse(proto_reaction(&m, NULL, &len), &len);
+	CHECK(json_is_array(json_object_get(j, "reactions")) &&
+		  json_array_size(json_object_get(j, "reactions")) == 0);
+	json_decref(j);
+	chat_message_clear(&m);
+
+	memset(&h, 0, sizeof(h));
+	strcpy(h.id, U3);
+	strcpy(h.channel_id, U2);
+	h.seq = 9;
+	h.sender_id = "sam";
+	h.content = "load 7 <b>";
+	h.headline = "<mark>load</mark> 7 &lt;b&gt;";
+	strcpy(h.created_at, "2024-05-01T12:00:00Z");
+	j = parse(proto_search(&h, 1, true, "\"s\"", &len), &len);
+	check_keys(j, 4);
+	CHECK_STR(jstr(j, "type"), "search");
+	CHECK(json_is_true(json_object_get(j, "hasMore")));
+	r = json_array_get(json_object_get(j, "results"), 0);
+	check_keys(r, 8);
+	CHECK_STR(jstr(r, "messageId"), U3);
+	CHECK_STR(jstr(r, "headline"), "<mark>load</mark> 7 &lt;b&gt;");
+	CHECK(jint(r, "seq") == 9);
+	check_null(r, "editedAt");
+	json_decref(j);
+	j = parse(proto_search(NULL, 0, false, NULL, &len), &len);
+	CHECK(json_array_size(json_object_get(j, "results")) == 0);
+	json_decref(j);
+}
+
+/*
  * test_roundtrip decodes a send frame, stores it as the database would,
  * encodes the message and the ack, and checks what a client reads back.
  */
@@ -514,6 +578,7 @@ main(void)
 	RUN(test_encode_synced_history);
 	RUN(test_encode_small_frames);
 	RUN(test_encode_message_updated);
+	RUN(test_encode_reactions);
 	RUN(test_roundtrip);
 	UNIT_EXIT();
 }
