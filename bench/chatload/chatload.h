@@ -56,7 +56,8 @@ typedef struct cl_config
 	int			token_ttl;
 	bool		json_full;		/* parse every frame with jansson */
 	int			inject_drop;	/* testing: ignore every Nth message frame */
-	int			inject_dup;		/* testing: apply every Nth message frame twice */
+	int			inject_dup;		/* testing: apply every Nth message frame
+								 * twice */
 	bool		quiet;
 } cl_config;
 
@@ -75,9 +76,9 @@ typedef struct hist
 extern void hist_add(hist *h, uint64_t v);
 extern void hist_merge(hist *into, const hist *from);
 extern uint64_t hist_pct(const hist *h, double pct);
-extern json_t *hist_to_json(const hist *h);	/* sparse [[i,n],...] */
+extern json_t *hist_to_json(const hist *h); /* sparse [[i,n],...] */
 extern void hist_from_json(hist *h, json_t *j);
-extern json_t *hist_summary(const hist *h);	/* {p50,p99,...} in ms */
+extern json_t *hist_summary(const hist *h); /* {p50,p99,...} in ms */
 extern json_t *hist_curve(const hist *h, int steps);	/* ms at 0..100 % */
 
 /* --- results of one proc, merged by the parent ------------------------- */
@@ -115,8 +116,8 @@ typedef struct cl_result
 	/* reconnect storm */
 	uint64_t	storm_conns;
 	uint64_t	storm_replayed; /* messages received through sync */
-	uint64_t	storm_repeated; /* message frames at or below the position
-								 * the reconnect resumed from */
+	uint64_t	storm_repeated; /* message frames at or below the position the
+								 * reconnect resumed from */
 	uint64_t	storm_resumed;	/* reconnects whose ready said resume */
 	uint64_t	storm_failed;
 	int64_t		storm_down_ns;	/* when the connections were closed */
@@ -131,8 +132,11 @@ typedef struct cl_result
 	hist		lat;			/* send -> receive, ns */
 	hist		ack;			/* send -> ack, ns */
 	hist		connect;		/* connect -> ready, ns */
-	/* reconnect storm: when each dropped connection was ready again and
-	 * caught up, ns after reconnecting started (the catch-up over time) */
+
+	/*
+	 * reconnect storm: when each dropped connection was ready again and
+	 * caught up, ns after reconnecting started (the catch-up over time)
+	 */
 	hist		storm_ready_at;
 	hist		storm_caught_at;
 } cl_result;

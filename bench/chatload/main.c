@@ -102,8 +102,8 @@ print_sql(const cl_config *cfg, const char *kind)
 
 	/*
 	 * User ids are <prefix><channel>_<member>: a prefix ending in a digit
-	 * would make prefix "a1" channel 12 the same user as prefix "a11"
-	 * channel 2.
+	 * would make prefix "a1" channel 12 the same user as prefix "a11" channel
+	 * 2.
 	 */
 	if (p[0] && p[strlen(p) - 1] >= '0' && p[strlen(p) - 1] <= '9')
 		fatal("--prefix must not end with a digit");
@@ -363,49 +363,122 @@ main(int argc, char **argv)
 	{
 		switch (opt)
 		{
-			case OPT_PORT: ports = optarg; break;
-			case OPT_HOST: snprintf(cfg.host, sizeof(cfg.host), "%s", optarg); break;
-			case OPT_PATH: snprintf(cfg.path, sizeof(cfg.path), "%s", optarg); break;
-			case OPT_SECRET: snprintf(cfg.secret, sizeof(cfg.secret), "%s", optarg); break;
-			case OPT_PREFIX: snprintf(cfg.prefix, sizeof(cfg.prefix), "%s", optarg); break;
-			case OPT_CHANNELS: cfg.channels = atoi(optarg); break;
-			case OPT_MEMBERS: cfg.members = atoi(optarg); break;
-			case OPT_SENDERS: cfg.senders = atoi(optarg); break;
-			case OPT_RATE: cfg.rate = atof(optarg); break;
-			case OPT_WINDOW: cfg.window = atoi(optarg); window_set = true; break;
-			case OPT_SIZE: cfg.size = atoi(optarg); break;
-			case OPT_DURATION: cfg.duration = atof(optarg); break;
-			case OPT_WARMUP: cfg.warmup = atof(optarg); break;
-			case OPT_DRAIN: cfg.drain = atof(optarg); break;
-			case OPT_IDLE: cfg.idle = true; break;
-			case OPT_STORM_AT: cfg.storm_at = atof(optarg); break;
-			case OPT_STORM_COUNT: cfg.storm_count = atoi(optarg); break;
-			case OPT_STORM_DOWN: cfg.storm_down = atof(optarg); break;
-			case OPT_STORM_NO_RESUME: cfg.storm_no_resume = true; break;
-			case OPT_PROCS: cfg.procs = atoi(optarg); break;
-			case OPT_PER_ADDR: cfg.per_addr = atoi(optarg); break;
-			case OPT_SRC_BASE: snprintf(cfg.src_base, sizeof(cfg.src_base), "%s", optarg); break;
+			case OPT_PORT:
+				ports = optarg;
+				break;
+			case OPT_HOST:
+				snprintf(cfg.host, sizeof(cfg.host), "%s", optarg);
+				break;
+			case OPT_PATH:
+				snprintf(cfg.path, sizeof(cfg.path), "%s", optarg);
+				break;
+			case OPT_SECRET:
+				snprintf(cfg.secret, sizeof(cfg.secret), "%s", optarg);
+				break;
+			case OPT_PREFIX:
+				snprintf(cfg.prefix, sizeof(cfg.prefix), "%s", optarg);
+				break;
+			case OPT_CHANNELS:
+				cfg.channels = atoi(optarg);
+				break;
+			case OPT_MEMBERS:
+				cfg.members = atoi(optarg);
+				break;
+			case OPT_SENDERS:
+				cfg.senders = atoi(optarg);
+				break;
+			case OPT_RATE:
+				cfg.rate = atof(optarg);
+				break;
+			case OPT_WINDOW:
+				cfg.window = atoi(optarg);
+				window_set = true;
+				break;
+			case OPT_SIZE:
+				cfg.size = atoi(optarg);
+				break;
+			case OPT_DURATION:
+				cfg.duration = atof(optarg);
+				break;
+			case OPT_WARMUP:
+				cfg.warmup = atof(optarg);
+				break;
+			case OPT_DRAIN:
+				cfg.drain = atof(optarg);
+				break;
+			case OPT_IDLE:
+				cfg.idle = true;
+				break;
+			case OPT_STORM_AT:
+				cfg.storm_at = atof(optarg);
+				break;
+			case OPT_STORM_COUNT:
+				cfg.storm_count = atoi(optarg);
+				break;
+			case OPT_STORM_DOWN:
+				cfg.storm_down = atof(optarg);
+				break;
+			case OPT_STORM_NO_RESUME:
+				cfg.storm_no_resume = true;
+				break;
+			case OPT_PROCS:
+				cfg.procs = atoi(optarg);
+				break;
+			case OPT_PER_ADDR:
+				cfg.per_addr = atoi(optarg);
+				break;
+			case OPT_SRC_BASE:
+				snprintf(cfg.src_base, sizeof(cfg.src_base), "%s", optarg);
+				break;
 			case OPT_SPREAD:
 				if (strcmp(optarg, "conn") == 0)
 					cfg.spread_by_conn = true;
 				else if (strcmp(optarg, "channel") != 0)
 					fatal("--spread takes conn or channel");
 				break;
-			case OPT_CONC: cfg.concurrency = atoi(optarg); break;
-			case OPT_RETRIES: cfg.connect_retries = atoi(optarg); break;
-			case OPT_RAMP: cfg.ramp_timeout = atof(optarg); break;
-			case OPT_READY_FILE: snprintf(cfg.ready_file, sizeof(cfg.ready_file), "%s", optarg); break;
-			case OPT_TTL: cfg.token_ttl = atoi(optarg); break;
-			case OPT_LABEL: snprintf(cfg.label, sizeof(cfg.label), "%s", optarg); break;
-			case OPT_WATCH: watch = optarg; break;
-			case OPT_JSON_FULL: cfg.json_full = true; break;
-			case OPT_INJ_DROP: cfg.inject_drop = atoi(optarg); break;
-			case OPT_INJ_DUP: cfg.inject_dup = atoi(optarg); break;
-			case OPT_QUIET: cfg.quiet = true; break;
-			case OPT_SQL: sql = optarg; break;
+			case OPT_CONC:
+				cfg.concurrency = atoi(optarg);
+				break;
+			case OPT_RETRIES:
+				cfg.connect_retries = atoi(optarg);
+				break;
+			case OPT_RAMP:
+				cfg.ramp_timeout = atof(optarg);
+				break;
+			case OPT_READY_FILE:
+				snprintf(cfg.ready_file, sizeof(cfg.ready_file), "%s", optarg);
+				break;
+			case OPT_TTL:
+				cfg.token_ttl = atoi(optarg);
+				break;
+			case OPT_LABEL:
+				snprintf(cfg.label, sizeof(cfg.label), "%s", optarg);
+				break;
+			case OPT_WATCH:
+				watch = optarg;
+				break;
+			case OPT_JSON_FULL:
+				cfg.json_full = true;
+				break;
+			case OPT_INJ_DROP:
+				cfg.inject_drop = atoi(optarg);
+				break;
+			case OPT_INJ_DUP:
+				cfg.inject_dup = atoi(optarg);
+				break;
+			case OPT_QUIET:
+				cfg.quiet = true;
+				break;
+			case OPT_SQL:
+				sql = optarg;
+				break;
 			case OPT_HELP:
-			case 'h': usage(stdout); return 0;
-			default: usage(stderr); return 2;
+			case 'h':
+				usage(stdout);
+				return 0;
+			default:
+				usage(stderr);
+				return 2;
 		}
 	}
 	if (optind < argc)
@@ -547,7 +620,7 @@ main(int argc, char **argv)
 					write_all(kids[i].to, go, (size_t) len);
 				started = true;
 				{
-					long long t0 = 0;
+					long long	t0 = 0;
 
 					sscanf(go, "G %lld", &t0);
 					t_win0 = (int64_t) t0 + (int64_t) (cfg.warmup * 1e9);
@@ -617,7 +690,7 @@ main(int argc, char **argv)
 		total.unacked == 0 && total.send_errors == 0 && total.lost_seqs == 0 &&
 		total.foreign == 0 && total.sync_mismatch == 0 &&
 		total.duplicate_acks == 0 && total.storm_failed == 0 &&
-		/* a server that resumes must repeat nothing; a 1.0 one may */
+	/* a server that resumes must repeat nothing; a 1.0 one may */
 		(total.storm_resumed == 0 || total.storm_repeated == 0) &&
 		total.http_errors == 0 && total.conns_ready == (uint64_t) total_conns;
 
@@ -728,7 +801,7 @@ main(int argc, char **argv)
 		PUTU(streams) PUTU(gaps) PUTU(dups) PUTU(incomplete) PUTU(lost_seqs)
 		PUTU(foreign) PUTU(duplicate_acks) PUTU(sync_mismatch) PUTU(bytes_in)
 #undef PUTU
-	if (cpu0_taken && cpu1_taken)
+		if (cpu0_taken && cpu1_taken)
 	{
 		double		win = (t_win1 - t_win0) / 1e9;
 		cpu_use		u = cpu_diff(&cpu0, &cpu1);
@@ -762,9 +835,11 @@ main(int argc, char **argv)
 	{
 		json_t	   *st = json_object_get(out, "storm");
 
-		/* the catch-up over time: ms after reconnecting started by which
-		 * 0, 2, 4 ... 100 % of the dropped connections were ready again,
-		 * and had caught up with their channel's head */
+		/*
+		 * the catch-up over time: ms after reconnecting started by which 0,
+		 * 2, 4 ... 100 % of the dropped connections were ready again, and had
+		 * caught up with their channel's head
+		 */
 		json_object_set_new(st, "ready_curve_ms", hist_curve(&total.storm_ready_at, 50));
 		json_object_set_new(st, "caught_up_curve_ms", hist_curve(&total.storm_caught_at, 50));
 	}

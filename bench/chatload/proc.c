@@ -239,7 +239,7 @@ static void
 conn_fail(conn *c, const char *why)
 {
 	bool		pre_ready = c->state == S_CONNECTING || c->state == S_HS ||
-		c->state == S_WAIT_READY;
+	c->state == S_WAIT_READY;
 
 	if (c->state == S_CLOSED || c->state == S_FAILED || c->state == S_DOWN)
 		return;
@@ -849,7 +849,7 @@ start_connect(conn *c)
 	struct epoll_event e;
 	int			one = 1;
 	int			port = cfg->spread_by_conn ? cfg->ports[g % cfg->n_ports] :
-		cfg->ports[cg % cfg->n_ports];
+	cfg->ports[cg % cfg->n_ports];
 	int			fd;
 
 	memset(&src, 0, sizeof(src));
@@ -927,7 +927,7 @@ on_connected(conn *c)
 				 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 				 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
 				 cfg->path, token,
-				 /* a storm reconnect states its position before live frames */
+	/* a storm reconnect states its position before live frames */
 				 c->resync && !cfg->storm_no_resume ? "&resume=1" : "",
 				 cfg->host, cfg->ports[0], c->key);
 	w = send(c->fd, c->buf, (size_t) n, MSG_NOSIGNAL);

@@ -211,7 +211,7 @@ hist_pct(const hist *h, double pct)
 	return h->max;
 }
 
-json_t *
+json_t	   *
 hist_to_json(const hist *h)
 {
 	json_t	   *a = json_array();
@@ -252,7 +252,7 @@ ms(uint64_t ns)
 	return (double) ns / 1e6;
 }
 
-json_t *
+json_t	   *
 hist_summary(const hist *h)
 {
 	return json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f}",
@@ -270,7 +270,7 @@ hist_summary(const hist *h)
  * a distribution as a curve (the share of samples at or below each value)
  * small enough for one JSON line.
  */
-json_t *
+json_t	   *
 hist_curve(const hist *h, int steps)
 {
 	json_t	   *a = json_array();
@@ -298,16 +298,16 @@ hist_curve(const hist *h, int steps)
 	X(storm_down_ns) X(storm_up_ns) X(storm_ready_ns) X(storm_synced_ns) \
 	X(storm_caught_ns) X(ramp_ns)
 
-json_t *
+json_t	   *
 result_to_json(const cl_result *r)
 {
 	json_t	   *j = json_object();
 
 #define PUT(f) json_object_set_new(j, #f, json_integer((json_int_t) r->f));
 	U64_FIELDS(PUT)
-	MAX_FIELDS(PUT)
+		MAX_FIELDS(PUT)
 #undef PUT
-	json_object_set_new(j, "window_s", json_real(r->window_s));
+		json_object_set_new(j, "window_s", json_real(r->window_s));
 	json_object_set_new(j, "errors",
 						r->errors ? json_incref(r->errors) : json_object());
 	json_object_set_new(j, "lat", hist_to_json(&r->lat));
@@ -332,9 +332,9 @@ result_merge_json(cl_result *into, json_t *j)
 #undef ADD
 #define MAX(f) { int64_t x = (int64_t) json_integer_value(json_object_get(j, #f)); \
 		if (x > into->f) into->f = x; }
-	MAX_FIELDS(MAX)
+		MAX_FIELDS(MAX)
 #undef MAX
-	w = json_number_value(json_object_get(j, "window_s"));
+		w = json_number_value(json_object_get(j, "window_s"));
 	if (w > into->window_s)
 		into->window_s = w;
 	if (into->errors == NULL)
@@ -424,7 +424,7 @@ cpu_take(cpu_snap *s, const char *watch, const int *kids, int nkids)
 		{
 			long		pid = atol(tok);
 			char		p[96];
-			long		child;
+			long child;
 
 			if (pid <= 0)
 				continue;

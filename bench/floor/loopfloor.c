@@ -268,7 +268,7 @@ main(int argc, char **argv)
 		while (t - t0 < duration)
 		{
 			uint64_t	due = rate > 0 ?
-				(uint64_t) ((t - t0) * rate) : frames_sent + 4096;
+			(uint64_t) ((t - t0) * rate) : frames_sent + 4096;
 
 			while (frames_sent < due)
 			{

@@ -30,8 +30,8 @@ encode(const unsigned char *in, size_t inlen, char *out, size_t outlen,
 	{
 		size_t		left = inlen - i;
 		uint32_t	v = (uint32_t) in[i] << 16 |
-			(left > 1 ? (uint32_t) in[i + 1] << 8 : 0) |
-			(left > 2 ? in[i + 2] : 0);
+		(left > 1 ? (uint32_t) in[i + 1] << 8 : 0) |
+		(left > 2 ? in[i + 2] : 0);
 
 		out[o++] = abc[v >> 18 & 63];
 		out[o++] = abc[v >> 12 & 63];

@@ -150,7 +150,7 @@ handshake_admit(chat_conn *c)
 		conn_send_http(c, buf, (size_t) n);
 }
 
-chat_conn *
+chat_conn  *
 conn_new(chat_server *srv, int fd, const char *addr)
 {
 	chat_conn  *c = calloc(1, sizeof(chat_conn));
@@ -332,9 +332,9 @@ conn_on_readable(chat_conn *c)
 		if (rc != 0 && !c->io_failed && rc != WSLAY_ERR_NOMEM)
 		{
 			/*
-			 * The socket is fine, so wslay's frame layer refused a frame
-			 * (a fragmented or oversized control frame).  wslay would send
-			 * a close without a code; RFC 6455 wants 1002.
+			 * The socket is fine, so wslay's frame layer refused a frame (a
+			 * fragmented or oversized control frame).  wslay would send a
+			 * close without a code; RFC 6455 wants 1002.
 			 */
 			conn_close_raw(c, 1002);
 		}
@@ -505,7 +505,7 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	chat_conn  *c = user_data;
 	struct iovec iov = {(void *) data, len};
 	ssize_t		r = c->tls ? tls_writev(c->tls, &iov, 1) :
-		send(c->fd, data, len, MSG_NOSIGNAL);
+	send(c->fd, data, len, MSG_NOSIGNAL);
 
 	if (r >= 0)
 		return r;
@@ -575,9 +575,9 @@ ws_on_frame_start(wslay_event_context_ptr ctx,
 	else if (arg->opcode == WSLAY_CONNECTION_CLOSE && len == 1)
 	{
 		/*
-		 * A close payload is empty or a 2-byte code (RFC 6455 5.5.1);
-		 * wslay would echo an empty close.  The frame is still read, but
-		 * the answer is ours.
+		 * A close payload is empty or a 2-byte code (RFC 6455 5.5.1); wslay
+		 * would echo an empty close.  The frame is still read, but the answer
+		 * is ours.
 		 */
 		conn_close_raw(c, 1002);
 	}
@@ -686,6 +686,7 @@ conn_send_frame(chat_conn *c, chat_frame *f)
 {
 	if (c->state != CONN_WS || c->closing)
 		return;
+
 	/*
 	 * Messages stop at the bound (hub_deliver_to); the small frames that
 	 * still come (acks, typing, errors) get as much again.  Past that the
@@ -825,9 +826,9 @@ conn_flush(chat_conn *c)
 		int			rc;
 
 		/*
-		 * wslay's frames (pong, close) go first, except while our queue
-		 * must lead: it holds the 101 that opens the stream, or the
-		 * connection is closing and our data must precede the close.
+		 * wslay's frames (pong, close) go first, except while our queue must
+		 * lead: it holds the 101 that opens the stream, or the connection is
+		 * closing and our data must precede the close.
 		 */
 		if (c->out_first && c->out.count == 0)
 			c->out_first = false;
@@ -880,17 +881,18 @@ conn_flush(chat_conn *c)
 	{
 		/*
 		 * Lingering close: stop writing but keep reading until the peer
-		 * closes, so unread input does not turn our last frame into a
-		 * TCP reset (RFC 6455 7.1.1).
+		 * closes, so unread input does not turn our last frame into a TCP
+		 * reset (RFC 6455 7.1.1).
 		 */
 		shutdown(c->fd, SHUT_WR);
 		c->wr_shut = true;
 	}
+
 	/*
-	 * A connection paused for its unsent control frames reads again once
-	 * half of them are out (or it no longer reads frames at all); wslay
-	 * may hold whole frames from before the pause, so it is served in the
-	 * next pass even if the socket stays quiet.
+	 * A connection paused for its unsent control frames reads again once half
+	 * of them are out (or it no longer reads frames at all); wslay may hold
+	 * whole frames from before the pause, so it is served in the next pass
+	 * even if the socket stays quiet.
 	 */
 	if (c->read_paused &&
 		(!blocked || c->state != CONN_WS || c->ws == NULL ||
@@ -1004,6 +1006,7 @@ conn_kill(chat_conn *c)
 
 	if (c->state == CONN_DEAD)
 		return;
+
 	/*
 	 * Rooms and users keep pointing at c until the reap (hub_detach there):
 	 * callers may be iterating over them right now.

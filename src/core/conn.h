@@ -37,13 +37,13 @@ struct chat_conn
 	bool		out_first;		/* write our queue before wslay's frames */
 	bool		admitted;		/* holds a slot from store.admit */
 	bool		ip_admitted;	/* holds a slot from store.admit_ip */
-	bool		lagging;		/* queue was full: catching up from the
-								 * table once it drains */
+	bool		lagging;		/* queue was full: catching up from the table
+								 * once it drains */
 	bool		on_resume;		/* on srv->resume */
 	chat_conn  *resume_next;
 	int64_t		last_write_ms;	/* last time bytes left the queue */
-	int64_t		hold_until_ms;	/* resume: channels held until the first
-								 * sync or this time; 0 when none are */
+	int64_t		hold_until_ms;	/* resume: channels held until the first sync
+								 * or this time; 0 when none are */
 	double		tokens;			/* rate limit bucket (handlers.c rate_ok) */
 	int64_t		tokens_ms;		/* when the bucket was last filled */
 	uint32_t	events;			/* epoll events registered */
@@ -51,8 +51,8 @@ struct chat_conn
 	/*
 	 * Reading is budgeted per loop pass (conn_may_read): a connection that
 	 * used its budget, or whose unsent control frames hit the bound, stops
-	 * reading; wslay may still hold whole frames it read, so the
-	 * connection is put on srv->read_again to be served in the next pass.
+	 * reading; wslay may still hold whole frames it read, so the connection
+	 * is put on srv->read_again to be served in the next pass.
 	 */
 	uint64_t	read_pass;		/* srv->pass the counters below belong to */
 	size_t		read_bytes;		/* bytes read in that pass */
@@ -66,7 +66,8 @@ struct chat_conn
 	char	   *in;
 	size_t		in_len;
 	size_t		in_off;
-	size_t		in_cap;			/* allocated size of in, while reading the head */
+	size_t		in_cap;			/* allocated size of in, while reading the
+								 * head */
 	size_t		head_scan;		/* bytes of the head searched for its end */
 	size_t		head_line;		/* where the line being scanned starts */
 	bool		head_text;		/* a non-empty line came before */

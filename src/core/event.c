@@ -70,7 +70,7 @@ chat_event_is_valid(const chat_event *ev)
 {
 	size_t		ulen = strnlen(ev->user, sizeof(ev->user));
 	bool		has_channel = strnlen(ev->channel, sizeof(ev->channel)) ==
-		CHAT_UUID_LEN;
+	CHAT_UUID_LEN;
 
 	if (ulen > JWT_MAX_SUB)
 		return false;

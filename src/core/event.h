@@ -41,8 +41,7 @@ typedef struct chat_event
 	bool		online;			/* PRESENCE */
 	int32_t		worker;			/* TYPING, TYPING_STOP, PRESENCE */
 	int32_t		expires_ms;		/* TYPING, > 0 */
-	int64_t		seq;			/* MESSAGE, EDIT, DELETE, REACTION, READ;
-								 * >= 0 */
+	int64_t		seq;			/* MESSAGE, EDIT, DELETE, REACTION, READ; >= 0 */
 	chat_uuid	channel;		/* all but PRESENCE and RESYNC */
 	char		user[JWT_MAX_SUB + 1];	/* "" when the record names none */
 } chat_event;

@@ -193,6 +193,7 @@ send_changes(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p,
 	size_t		n = 0;
 	int64_t		channel_change = 0,
 				seen;
+
 	/* without "changes" the client only learns the counter */
 	int64_t		after = p->has_change ? p->last_change : INT64_MAX / 2;
 	chat_err	err = srv->store.changes(srv->store.ctx, p->channel_id,
@@ -215,9 +216,9 @@ send_changes(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p,
 	{
 		size_t		len;
 		char	   *json = msgs[i].deleted_at[0] ?
-			proto_message_deleted(msgs[i].channel_id, msgs[i].id,
-								  msgs[i].seq, NULL, &len) :
-			proto_message_updated(&msgs[i], NULL, &len);
+		proto_message_deleted(msgs[i].channel_id, msgs[i].id,
+							  msgs[i].seq, NULL, &len) :
+		proto_message_updated(&msgs[i], NULL, &len);
 
 		conn_send_owned(c, json, len);
 	}
@@ -414,10 +415,10 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 
 		/*
 		 * Answer this connection now, with the frame's ref; the other
-		 * connections hear of it from the u:/d: notification, whose
-		 * broadcast skips this one (hub_message_changed).  An edit that
-		 * changes nothing, or a second delete, is answered the same way
-		 * and announces nothing.  Messages stored before go out first.
+		 * connections hear of it from the u:/d: notification, whose broadcast
+		 * skips this one (hub_message_changed).  An edit that changes
+		 * nothing, or a second delete, is answered the same way and announces
+		 * nothing.  Messages stored before go out first.
 		 */
 		hub_deliver_pending(srv);
 		if (cmd->type == CMD_EDIT)
@@ -639,6 +640,7 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 	if (s && s->pos < it->msg.seq - 1)
 	{
 		hub_catch_up(s, it->msg.seq - 1);
+
 		/*
 		 * Still behind (the queue is full): the ack must not overtake the
 		 * messages before it, so the message itself will reach this
@@ -686,11 +688,12 @@ batch_commit(chat_server *srv)
 	t0 = chat_clock_us();
 	srv->store.send_batch(srv->store.ctx, items, n);
 	chat_histo_add(&srv->stats.batch, chat_clock_us() - t0);
+
 	/*
 	 * Membership changes that committed before the batch apply before its
-	 * messages go out: a member removed just before must not get them.
-	 * Only joins and leaves are applied here; the rest (including the
-	 * batch's own announcements) wait for the normal pass, after the acks.
+	 * messages go out: a member removed just before must not get them. Only
+	 * joins and leaves are applied here; the rest (including the batch's own
+	 * announcements) wait for the normal pass, after the acks.
 	 */
 	if (srv->host.drain_events)
 	{

@@ -27,8 +27,8 @@ typedef struct chat_host
 	bool		(*presence) (void *ctx, const char *user_id, bool up);
 
 	/*
-	 * Connection slots across workers: admit(+1) takes one and returns
-	 * false (taking nothing) when max are taken; admit(-1) gives one back.
+	 * Connection slots across workers: admit(+1) takes one and returns false
+	 * (taking nothing) when max are taken; admit(-1) gives one back.
 	 */
 	bool		(*admit) (void *ctx, int delta, int max);
 
@@ -37,16 +37,16 @@ typedef struct chat_host
 
 	/*
 	 * Hand every event committed so far to chat_server_event() now, without
-	 * waiting for the wake-up.  The core calls it right after a batch
-	 * commit: a membership change that committed before the batch must be
-	 * applied before the batch's messages are delivered.
+	 * waiting for the wake-up.  The core calls it right after a batch commit:
+	 * a membership change that committed before the batch must be applied
+	 * before the batch's messages are delivered.
 	 */
 	void		(*drain_events) (void *ctx);
 
 	/*
 	 * Hand ephemeral events (typing, presence) to the other workers; they
-	 * reach every other worker through chat_server_event().  Never a
-	 * channel anyone but the workers can read or write.
+	 * reach every other worker through chat_server_event().  Never a channel
+	 * anyone but the workers can read or write.
 	 */
 	void		(*publish) (void *ctx, const chat_event *evs, size_t n);
 } chat_host;

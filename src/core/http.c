@@ -392,6 +392,7 @@ static const struct
 	const char *name;
 	header_fn	fn;
 }			header_table[] =
+
 {
 	{"upgrade", on_upgrade},
 	{"connection", on_connection},

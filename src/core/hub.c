@@ -21,7 +21,7 @@
 /* Largest page read from the table for one delivery step. */
 #define HUB_FETCH_PAGE 500
 
-chat_room *
+chat_room  *
 hub_room(chat_server *srv, const char *channel_id, bool create)
 {
 	chat_room  *r = map_get(&srv->rooms, channel_id);
@@ -52,7 +52,7 @@ hub_room_release(chat_server *srv, chat_room *r)
 	free(r);
 }
 
-chat_user *
+chat_user  *
 hub_user(chat_server *srv, const char *user_id, bool create)
 {
 	chat_user  *u = map_get(&srv->users, user_id);
@@ -99,7 +99,7 @@ hub_attach(chat_conn *c, const char *user_id)
  * Returns that user (NULL if c had none), kept until hub_user_release so
  * the caller can act on it (typing, presence) first.
  */
-chat_user *
+chat_user  *
 hub_detach(chat_conn *c)
 {
 	chat_user  *u = c->user;
@@ -130,7 +130,7 @@ hub_user_release(chat_server *srv, chat_user *u)
 	free(u);
 }
 
-chat_sub *
+chat_sub   *
 hub_find_sub(chat_conn *c, const char *channel_id)
 {
 	for (size_t i = 0; i < c->n_subs; i++)
@@ -139,7 +139,7 @@ hub_find_sub(chat_conn *c, const char *channel_id)
 	return NULL;
 }
 
-chat_sub *
+chat_sub   *
 hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos,
 			  int64_t last_change)
 {
@@ -154,14 +154,15 @@ hub_subscribe(chat_conn *c, const char *channel_id, int64_t pos,
 	s = calloc(1, sizeof(chat_sub));
 	if (s == NULL ||
 		vec_reserve((void **) &r->subs, &r->cap_subs, r->n_subs + 1,
-			 sizeof(chat_sub *)) != 0 ||
+					sizeof(chat_sub *)) != 0 ||
 		vec_reserve((void **) &c->subs, &c->cap_subs, c->n_subs + 1,
-			 sizeof(chat_sub *)) != 0)
+					sizeof(chat_sub *)) != 0)
 	{
 		free(s);
 		hub_room_release(c->srv, r);
 		return NULL;
 	}
+
 	/*
 	 * The first subscriber's view of the change counter starts the room's;
 	 * later hints move it.  A later subscriber's (newer) view must not:
@@ -553,7 +554,7 @@ hub_member_joined(chat_server *srv, const char *channel_id,
  * hub_join_now subscribes c to channel_id if the table says its user is a
  * member, sending "joined" as the notification would have.
  */
-chat_sub *
+chat_sub   *
 hub_join_now(chat_conn *c, const char *channel_id)
 {
 	chat_server *srv = c->srv;
@@ -715,7 +716,7 @@ hub_room_resync(chat_server *srv, chat_room *r)
 
 /* has_id tells whether id is one of ids[0..n). */
 static bool
-has_id(const chat_uuid *ids, size_t n, const char *id)
+has_id(const chat_uuid * ids, size_t n, const char *id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(ids[i], id) == 0)

@@ -17,16 +17,18 @@ struct chat_sub
 	chat_conn  *conn;
 	size_t		room_idx;		/* index in room->subs */
 	int64_t		pos;			/* last seq sent on this connection */
+
 	/*
 	 * Where the connection's stream of this channel began: ready's or
 	 * joined's lastSeq, or the lastSeq of the sync that last restarted it.
-	 * Every seq in (start, pos] has been sent here, so a sync from a
-	 * lastSeq in [start, pos] needs to send nothing twice.
+	 * Every seq in (start, pos] has been sent here, so a sync from a lastSeq
+	 * in [start, pos] needs to send nothing twice.
 	 */
 	int64_t		start;
 	bool		paused;			/* catching up via sync: no live delivery */
 	bool		held;			/* resume: no live delivery until the client
 								 * stated its position (hub_release) */
+
 	/*
 	 * The channel change (change_seq) that this connection made and was
 	 * answered for right away (on_edit_or_delete); the broadcast of that
@@ -56,8 +58,8 @@ struct chat_user
 	chat_conn **conns;
 	size_t		n_conns;
 	size_t		cap_conns;
-	double		tokens;			/* the user's rate limit bucket, shared by
-								 * its connections (handlers.c rate_ok) */
+	double		tokens;			/* the user's rate limit bucket, shared by its
+								 * connections (handlers.c rate_ok) */
 	int64_t		tokens_ms;
 };
 

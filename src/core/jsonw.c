@@ -68,7 +68,7 @@ oom:
  * length in *len.  After a failed allocation it frees what was written and
  * returns NULL.
  */
-char *
+char	   *
 jsonw_finish(jsonw *w, size_t *len)
 {
 	char	   *out;

@@ -35,7 +35,7 @@ extern void jsonw_field(jsonw *w, const char *key);
 /* Values */
 extern void jsonw_string(jsonw *w, const char *s, size_t n);
 extern void jsonw_text(jsonw *w, const char *s);	/* NULL -> null */
-extern void jsonw_opt(jsonw *w, const char *s);	/* NULL or "" -> null */
+extern void jsonw_opt(jsonw *w, const char *s); /* NULL or "" -> null */
 extern void jsonw_int(jsonw *w, int64_t v);
 extern void jsonw_bool(jsonw *w, bool v);
 extern void jsonw_string_array(jsonw *w, char *const *a, size_t n);

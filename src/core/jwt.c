@@ -730,7 +730,7 @@ check_key_kind(EVP_PKEY *pkey, const char *path, char *err, size_t errlen)
 /*
  * jwt_load_public_key reads and vets a PEM public key; see jwt.h.
  */
-void *
+void	   *
 jwt_load_public_key(const char *path, char *err, size_t errlen)
 {
 	FILE	   *fp;

@@ -64,7 +64,7 @@ map_find(const chat_map *m, const char *key)
 	}
 }
 
-void *
+void	   *
 map_get(const chat_map *m, const char *key)
 {
 	map_slot   *s = map_find(m, key);
@@ -136,7 +136,7 @@ map_put(chat_map *m, const char *key, void *value)
 	return 0;
 }
 
-void *
+void	   *
 map_del(chat_map *m, const char *key)
 {
 	map_slot   *s = map_find(m, key);
@@ -152,7 +152,7 @@ map_del(chat_map *m, const char *key)
 	return v;
 }
 
-void *
+void	   *
 map_value_at(const chat_map *m, size_t i)
 {
 	const map_slot *s = &m->slots[i];

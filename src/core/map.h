@@ -25,8 +25,10 @@ typedef struct chat_map
 extern void map_init(chat_map *m);
 extern void map_destroy(chat_map *m);
 extern void *map_get(const chat_map *m, const char *key);
+
 /* map_put inserts or replaces; returns 0, or -1 when out of memory. */
 extern int	map_put(chat_map *m, const char *key, void *value);
+
 /* map_del removes key and returns its value (NULL if absent). */
 extern void *map_del(chat_map *m, const char *key);
 

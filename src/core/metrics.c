@@ -23,7 +23,7 @@ typedef struct textbuf
 } textbuf;
 
 static void
-add(textbuf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+			add(textbuf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
 static void
 add(textbuf *b, const char *fmt,...)
@@ -118,7 +118,7 @@ histogram(textbuf *b, const char *name, const char *help, const chat_histo *h,
 		(unsigned long long) h->count);
 }
 
-char *
+char	   *
 metrics_render(chat_server *srv, size_t *len)
 {
 	const chat_server_stats *s = &srv->stats;

@@ -33,12 +33,14 @@ typedef struct outq
  * caller to fill when bytes is NULL): the one place a chat_frame is made.
  */
 extern chat_frame *frame_raw(const void *bytes, size_t len);
+
 /* frame_text builds a final, unmasked text frame around payload. */
 extern chat_frame *frame_text(const char *payload, size_t len);
 extern void frame_unref(chat_frame *f);
 
 extern void outq_init(outq *q);
 extern void outq_clear(outq *q);
+
 /* outq_push takes a reference to f.  -1 when out of memory. */
 extern int	outq_push(outq *q, chat_frame *f);
 

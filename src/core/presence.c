@@ -33,8 +33,8 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 	if (f)
 	{
 		/*
-		 * One frame per connection, however many channels it shares with
-		 * the user (the frame names no channel): one mark for all rooms.
+		 * One frame per connection, however many channels it shares with the
+		 * user (the frame names no channel): one mark for all rooms.
 		 */
 		uint64_t	mark = ++srv->broadcast_mark;
 

@@ -72,7 +72,7 @@ typedef struct chat_cmd
 	int			limit;			/* history: 1..PROTO_MAX_HISTORY, default 50;
 								 * search: 1..PROTO_MAX_SEARCH, default 20 */
 	char	   *query;			/* search: malloc, 1..PROTO_MAX_QUERY bytes */
-	char		emoji[PROTO_MAX_EMOJI + 1];	/* react, unreact */
+	char		emoji[PROTO_MAX_EMOJI + 1]; /* react, unreact */
 	chat_sync_pos *sync;		/* sync: malloc array */
 	size_t		n_sync;
 	char	   *token;			/* refresh: malloc */
@@ -113,6 +113,7 @@ extern void proto_cmd_free(chat_cmd *cmd);
  * in any string becomes U+FFFD, so frames are always valid UTF-8.
  */
 extern char *proto_message_object(const chat_message *m, size_t *len);
+
 /* {"type":"message","message":M} from an already encoded M */
 extern char *proto_message_frame(const char *m_json, size_t m_len,
 								 size_t *len);
@@ -121,6 +122,7 @@ extern char *proto_ack(const chat_message *m, bool duplicate,
 extern char *proto_error(const char *code, const char *message,
 						 const char *client_id, const char *ref,
 						 size_t *len);
+
 /* The server's limits a client should know, announced in ready. */
 typedef struct proto_limits
 {
@@ -128,8 +130,8 @@ typedef struct proto_limits
 	int			typing_timeout_ms;
 	int			typing_debounce_ms;
 	int			max_message_bytes;
-	int			rate_limit;		/* frame cost per second per connection,
-								 * 0 = none */
+	int			rate_limit;		/* frame cost per second per connection, 0 =
+								 * none */
 	int			rate_burst;
 	bool		resume;			/* live delivery waits for the first sync */
 	int			user_rate_limit;	/* the same per user, 0 = none */
@@ -171,9 +173,11 @@ extern char *proto_message_deleted(const char *channel_id,
 extern char *proto_joined(const chat_channel_info *c, size_t *len);
 extern char *proto_left(const char *channel_id, size_t *len);
 extern char *proto_pong(const char *ref, size_t *len);
+
 /* {"type":"reaction","channelId","messageId","seq","reactions":[..]} */
 extern char *proto_reaction(const chat_message *m, const char *ref,
 							size_t *len);
+
 /* {"type":"search","results":[..],"hasMore"}: the answer to search */
 extern char *proto_search(const chat_search_hit *hits, size_t n,
 						  bool has_more, const char *ref, size_t *len);

@@ -732,6 +732,7 @@ static const struct
 	chat_cmd_type type;
 	cmd_decoder decode;
 }			cmd_table[] =
+
 {
 	{"send", CMD_SEND, dec_send},
 	{"sync", CMD_SYNC, dec_sync},

@@ -187,7 +187,7 @@ put_channel(jsonw *w, const chat_channel_info *c)
  * proto_message_object encodes M alone, once per message; the frames that
  * carry it are built around this text.
  */
-char *
+char	   *
 proto_message_object(const chat_message *m, size_t *len)
 {
 	jsonw		w;
@@ -201,7 +201,7 @@ proto_message_object(const chat_message *m, size_t *len)
  * proto_message_frame wraps an encoded M: {"type":"message","message":M}.
  * This is the per-message broadcast frame, so it is a plain concatenation.
  */
-char *
+char	   *
 proto_message_frame(const char *m_json, size_t m_len, size_t *len)
 {
 	size_t		head = sizeof(MESSAGE_FRAME_HEAD) - 1;
@@ -226,7 +226,7 @@ proto_message_frame(const char *m_json, size_t m_len, size_t *len)
  * proto_ack: {"type":"ack","clientId","serverId","channelId","seq",
  * "createdAt","duplicate"} for the sender's connection.
  */
-char *
+char	   *
 proto_ack(const chat_message *m, bool duplicate, const char *ref,
 		  size_t *len)
 {
@@ -246,7 +246,7 @@ proto_ack(const chat_message *m, bool duplicate, const char *ref,
  * proto_error: {"type":"error","code","message"}, plus clientId when the
  * request had one, plus its ref.
  */
-char *
+char	   *
 proto_error(const char *code, const char *message, const char *client_id,
 			const char *ref, size_t *len)
 {
@@ -300,7 +300,7 @@ proto_frame_cost(chat_cmd_type t)
  * proto_ready: the first frame of a connection, with every channel of the
  * user.
  */
-char *
+char	   *
 proto_ready(const char *user_id, const char *connection_id,
 			const proto_limits *limits, const chat_channel_info *channels,
 			size_t n, size_t *len)
@@ -347,7 +347,7 @@ proto_ready(const char *user_id, const char *connection_id,
 /*
  * proto_joined: {"type":"joined","channel":{...as in ready}}.
  */
-char *
+char	   *
 proto_joined(const chat_channel_info *c, size_t *len)
 {
 	jsonw		w;
@@ -361,7 +361,7 @@ proto_joined(const chat_channel_info *c, size_t *len)
 /*
  * proto_left: {"type":"left","channelId"}.
  */
-char *
+char	   *
 proto_left(const char *channel_id, size_t *len)
 {
 	jsonw		w;
@@ -375,7 +375,7 @@ proto_left(const char *channel_id, size_t *len)
  * proto_synced: the end of one channel's sync,
  * {"type":"synced","channelId","lastSeq","lastChange","hasMore"}.
  */
-char *
+char	   *
 proto_synced(const char *channel_id, int64_t last_seq, int64_t last_change,
 			 bool has_more, const char *ref, size_t *len)
 {
@@ -393,7 +393,7 @@ proto_synced(const char *channel_id, int64_t last_seq, int64_t last_change,
  * proto_history: {"type":"history","channelId","messages":[M newest first],
  * "hasMore"}.
  */
-char *
+char	   *
 proto_history(const char *channel_id, const chat_message *newest_first,
 			  size_t n, bool has_more, const char *ref, size_t *len)
 {
@@ -421,7 +421,7 @@ proto_history(const char *channel_id, const chat_message *newest_first,
 /*
  * proto_typing: {"type":"typing","channelId","userId","expiresInMs"}.
  */
-char *
+char	   *
 proto_typing(const char *channel_id, const char *user_id, int expires_in_ms,
 			 size_t *len)
 {
@@ -437,7 +437,7 @@ proto_typing(const char *channel_id, const char *user_id, int expires_in_ms,
 /*
  * proto_typing_stopped: {"type":"typing_stopped","channelId","userId"}.
  */
-char *
+char	   *
 proto_typing_stopped(const char *channel_id, const char *user_id,
 					 size_t *len)
 {
@@ -452,7 +452,7 @@ proto_typing_stopped(const char *channel_id, const char *user_id,
 /*
  * proto_read: {"type":"read","channelId","userId","seq"}.
  */
-char *
+char	   *
 proto_read(const char *channel_id, const char *user_id, int64_t seq,
 		   const char *ref, size_t *len)
 {
@@ -468,7 +468,7 @@ proto_read(const char *channel_id, const char *user_id, int64_t seq,
 /*
  * proto_presence: {"type":"presence","userId","status":"online"|"offline"}.
  */
-char *
+char	   *
 proto_presence(const char *user_id, bool online, size_t *len)
 {
 	jsonw		w;
@@ -482,7 +482,7 @@ proto_presence(const char *user_id, bool online, size_t *len)
 /*
  * proto_presence_state: {"type":"presence_state","channelId","online":[..]}.
  */
-char *
+char	   *
 proto_presence_state(const char *channel_id, char *const *online, size_t n,
 					 const char *ref, size_t *len)
 {
@@ -498,7 +498,7 @@ proto_presence_state(const char *channel_id, char *const *online, size_t n,
 /*
  * proto_message_updated: {"type":"message_updated","message":M}.
  */
-char *
+char	   *
 proto_message_updated(const chat_message *m, const char *ref, size_t *len)
 {
 	jsonw		w;
@@ -513,7 +513,7 @@ proto_message_updated(const chat_message *m, const char *ref, size_t *len)
  * proto_message_deleted:
  * {"type":"message_deleted","channelId","messageId","seq"}.
  */
-char *
+char	   *
 proto_message_deleted(const char *channel_id, const char *message_id,
 					  int64_t seq, const char *ref, size_t *len)
 {
@@ -529,7 +529,7 @@ proto_message_deleted(const char *channel_id, const char *message_id,
 /*
  * proto_pong: {"type":"pong"}, the answer to ping.
  */
-char *
+char	   *
 proto_pong(const char *ref, size_t *len)
 {
 	jsonw		w;
@@ -543,7 +543,7 @@ proto_pong(const char *ref, size_t *len)
  * "reactions":[{"emoji","count","users"}]}, the message's reactions now
  * ([] when none are left).
  */
-char *
+char	   *
 proto_reaction(const chat_message *m, const char *ref, size_t *len)
 {
 	jsonw		w;
@@ -565,7 +565,7 @@ proto_reaction(const chat_message *m, const char *ref, size_t *len)
  * "seq","senderId","content","headline","createdAt","editedAt"}],
  * "hasMore"}, newest first.
  */
-char *
+char	   *
 proto_search(const chat_search_hit *hits, size_t n, bool has_more,
 			 const char *ref, size_t *len)
 {

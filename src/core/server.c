@@ -197,8 +197,8 @@ sweep(chat_server *srv)
 		{
 			int64_t		since = c->drain_since ? c->drain_since : c->created_ms;
 			int64_t		limit = c->drain_since ?
-				(cfg->handshake_timeout_ms < 2000 ? cfg->handshake_timeout_ms : 2000) :
-				cfg->handshake_timeout_ms;
+			(cfg->handshake_timeout_ms < 2000 ? cfg->handshake_timeout_ms : 2000) :
+			cfg->handshake_timeout_ms;
 
 			if (srv->now_ms - since >= limit)
 				conn_kill(c);
@@ -378,8 +378,8 @@ read_events(chat_server *srv)
 	} while (n == EVENTS_PER_WAIT && ++rounds < 16);
 
 	/*
-	 * Bytes OpenSSL already decrypted do not make the socket readable
-	 * (Redis keeps the same list): serve them now rather than wait.
+	 * Bytes OpenSSL already decrypted do not make the socket readable (Redis
+	 * keeps the same list): serve them now rather than wait.
 	 */
 	if (srv->tls_ctx)
 		for (chat_conn *c = srv->conns; c; c = c->next)

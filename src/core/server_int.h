@@ -33,10 +33,10 @@ struct chat_server
 	chat_log_fn log;
 
 	/*
-	 * The layers above call down; these are how a lower layer hands work
-	 * up without naming it (chat_server_create installs them): a request
-	 * head and a client message (conn.c to upgrade.c and handlers.c), and
-	 * a message delivered from the table (hub.c to typing.c: it ends its
+	 * The layers above call down; these are how a lower layer hands work up
+	 * without naming it (chat_server_create installs them): a request head
+	 * and a client message (conn.c to upgrade.c and handlers.c), and a
+	 * message delivered from the table (hub.c to typing.c: it ends its
 	 * sender's typing there).
 	 */
 	void		(*on_head) (chat_conn *c, const http_request *req);

@@ -127,7 +127,7 @@ typedef struct chat_store
 
 	/* Ids of every channel user_id belongs to. */
 	chat_err	(*user_channel_ids) (void *ctx, const char *user_id,
-									 chat_uuid **ids, size_t *n);
+									 chat_uuid * *ids, size_t *n);
 
 } chat_store;
 

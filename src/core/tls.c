@@ -19,7 +19,7 @@
 
 #define TLS_RECORD 16384
 
-void *
+void	   *
 tls_context(const char *cert_file, const char *key_file, char *err,
 			size_t errlen)
 {
@@ -58,7 +58,7 @@ tls_context_free(void *ctx)
 	SSL_CTX_free(ctx);
 }
 
-void *
+void	   *
 tls_session(void *ctx, int fd)
 {
 	SSL		   *ssl = SSL_new(ctx);

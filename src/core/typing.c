@@ -127,10 +127,10 @@ typing_stop_user(chat_server *srv, const char *user_id)
 
 	map_foreach(&srv->typing, i, e)
 		if (strcmp(e->user_id, user_id) == 0)
-		{
-			broadcast(srv, e->channel_id, e->user_id, 0);
-			typing_drop(srv, e);
-		}
+	{
+		broadcast(srv, e->channel_id, e->user_id, 0);
+		typing_drop(srv, e);
+	}
 }
 
 /*

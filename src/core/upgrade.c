@@ -200,10 +200,10 @@ do_upgrade(chat_conn *c, const http_request *req)
 	int			n;
 
 	if (strcmp(req->method, "GET") != 0)
-		{
-			reply_error(c, 405, "method_not_allowed", "use GET");
-			return;
-		}
+	{
+		reply_error(c, 405, "method_not_allowed", "use GET");
+		return;
+	}
 	if (!req->upgrade_websocket || !req->connection_upgrade)
 	{
 		reply_error(c, 400, "bad_request",
@@ -223,26 +223,26 @@ do_upgrade(chat_conn *c, const http_request *req)
 		return;
 	}
 	if (!origin_allowed(srv->origins, req->origin))
-		{
-			reply_error(c, 403, "forbidden", "origin not allowed");
-			return;
-		}
+	{
+		reply_error(c, 403, "forbidden", "origin not allowed");
+		return;
+	}
 	if (req->token[0] == '\0')
-		{
-			reply_error(c, 401, "unauthorized", "missing token");
-			return;
-		}
+	{
+		reply_error(c, 401, "unauthorized", "missing token");
+		return;
+	}
 	st = jwt_verify(&srv->cfg.keys, req->token, strlen(req->token),
 					srv->now_s, &claims);
 	if (st != JWT_OK)
-		{
-			reply_error(c, 401, "unauthorized", jwt_status_reason(st));
-			return;
-		}
+	{
+		reply_error(c, 401, "unauthorized", jwt_status_reason(st));
+		return;
+	}
 	if (srv->cfg.max_connections_per_ip > 0 &&
 		(srv->host.admit_ip ?
 		 !srv->host.admit_ip(srv->host.ctx, c->addr, 1,
-							  srv->cfg.max_connections_per_ip) :
+							 srv->cfg.max_connections_per_ip) :
 		 count_ip(srv, c->addr) >= srv->cfg.max_connections_per_ip))
 	{
 		reply_error(c, 429, "too_many_connections",
@@ -315,10 +315,10 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 	if (strcmp(req->path, "/healthz") == 0)
 	{
 		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-			{
-				reply_error(c, 405, "method_not_allowed", "use GET");
-				return;
-			}
+		{
+			reply_error(c, 405, "method_not_allowed", "use GET");
+			return;
+		}
 		{
 			reply_body(c, req, 200, "application/json", NULL,
 					   "{\"status\":\"ok\"}", 15);
@@ -340,15 +340,15 @@ upgrade_on_head(chat_conn *c, const http_request *req)
 		return;
 	}
 	if (strcmp(req->path, "/ws") == 0 || req->upgrade_websocket)
-		{
-			do_upgrade(c, req);
-			return;
-		}
+	{
+		do_upgrade(c, req);
+		return;
+	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-		{
-			reply_error(c, 405, "method_not_allowed", "use GET");
-			return;
-		}
+	{
+		reply_error(c, 405, "method_not_allowed", "use GET");
+		return;
+	}
 	{
 		/* the demo page and the JS client, embedded by tools/embed-assets */
 		const web_asset *a = web_asset_find(req->path);

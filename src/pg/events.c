@@ -449,7 +449,7 @@ hint_message(TriggerData *td)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	HeapTuple	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
-		td->tg_newtuple : td->tg_trigtuple;
+	td->tg_newtuple : td->tg_trigtuple;
 	chat_event	ev;
 	bool		isnull;
 	Datum		d;

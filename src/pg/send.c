@@ -109,9 +109,10 @@ static const Statement statements[N_STATEMENTS] = {
 		"SELECT m FROM chat.messages AS m WHERE m.sender_id = $1 AND m.client_id = $2",
 		2, {TEXTOID, UUIDOID}
 	},
+
 	/*
-	 * Sending marks the channel read for the sender, without ever waiting
-	 * for the member row (see chat._send).
+	 * Sending marks the channel read for the sender, without ever waiting for
+	 * the member row (see chat._send).
 	 */
 	[ST_MARK_READ] = {
 		"UPDATE chat.channel_members AS x SET last_read_seq = $3 "
@@ -193,7 +194,7 @@ static void
 check_arguments(FunctionCallInfo fcinfo)
 {
 	Oid			coll = OidIsValid(PG_GET_COLLATION()) ?
-		PG_GET_COLLATION() : DEFAULT_COLLATION_OID;
+	PG_GET_COLLATION() : DEFAULT_COLLATION_OID;
 	Datum		content;
 	int64		bytes;
 
@@ -340,9 +341,9 @@ chat_send(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 	{
 		/*
-		 * Another transaction committed this key (for another channel)
-		 * while we waited on it: give the seq back and return that message
-		 * (SELECT ... INTO STRICT in chat._send, hence its error).
+		 * Another transaction committed this key (for another channel) while
+		 * we waited on it: give the seq back and return that message (SELECT
+		 * ... INTO STRICT in chat._send, hence its error).
 		 */
 		args[0] = channel;
 		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);

@@ -84,12 +84,13 @@ chat_define_settings(void)
 			   &chat_port, 8765, 1, 65535, PGC_POSTMASTER, 0);
 	define_int("chat.workers", "Worker processes sharing the port.",
 			   &chat_workers, 1, 1, 16, PGC_POSTMASTER, 0);
+
 	/*
 	 * GUC_SUPERUSER_ONLY alone is not enough: pg_read_all_settings (and so
-	 * pg_monitor) may read such settings.  The show hook masks the value
-	 * for every role below superuser (SHOW, current_setting), and
-	 * GUC_NO_SHOW_ALL keeps it out of pg_settings, whose reset_val and
-	 * boot_val columns bypass show hooks.
+	 * pg_monitor) may read such settings.  The show hook masks the value for
+	 * every role below superuser (SHOW, current_setting), and GUC_NO_SHOW_ALL
+	 * keeps it out of pg_settings, whose reset_val and boot_val columns
+	 * bypass show hooks.
 	 */
 	DefineCustomStringVariable("chat.jwt_secret",
 							   "HS256 key for connection tokens (at least 32 bytes).",

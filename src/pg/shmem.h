@@ -15,9 +15,11 @@ extern void chat_shmem_install_hooks(void);
 /* Presence: true when the user's total went 0 -> 1 (add) or 1 -> 0. */
 extern bool chat_presence_add(const char *user_id, int worker);
 extern bool chat_presence_remove(const char *user_id, int worker);
+
 /* online[i] := users[i] is connected on some worker (one lock for all) */
 extern void chat_presence_filter(const char *const *users, int n,
 								 bool *online);
+
 /* Forget every connection of worker (it restarted: none survived). */
 extern void chat_presence_reset_worker(int worker);
 

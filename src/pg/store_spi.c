@@ -273,7 +273,7 @@ batch_failure(ErrorData *ed)
 	switch (ERRCODE_TO_CATEGORY(ed->sqlerrcode))
 	{
 		case ERRCODE_INSUFFICIENT_RESOURCES:
-		case ERRCODE_OPERATOR_INTERVENTION:	/* cancel, timeout, shutdown */
+		case ERRCODE_OPERATOR_INTERVENTION: /* cancel, timeout, shutdown */
 		case ERRCODE_SYSTEM_ERROR:
 		case ERRCODE_INTERNAL_ERROR:
 			return CHAT_E_INTERNAL; /* map_error logs it */
@@ -308,7 +308,7 @@ classify_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 			err = CHAT_E_TOO_LARGE;
 			break;
 		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:	/* edit a deleted
-															 * message */
+														 * message */
 		case ERRCODE_INVALID_PARAMETER_VALUE:
 		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
 		case ERRCODE_INVALID_TEXT_REPRESENTATION:
@@ -452,8 +452,11 @@ user_channels_body(void *arg)
 						errmsg("out of memory")));
 	for (size_t i = 0; i < a->n; i++)
 		row_to_channel(i, &a->out[i]);
-	/* who is online in each of them: members from the table, presence
-	 * from shared memory */
+
+	/*
+	 * who is online in each of them: members from the table, presence from
+	 * shared memory
+	 */
 	run("SELECT o.channel_id::text, o.user_id FROM chat.channel_members cm "
 		"JOIN chat.channel_members o ON o.channel_id = cm.channel_id "
 		"WHERE cm.user_id = $1 ORDER BY o.channel_id, o.user_id", 1, args);
@@ -942,9 +945,9 @@ static void
 set_body(void *arg)
 {
 	static const char *sql =
-		"SELECT " MSG_COLS ", m.dup, m.ord FROM (SELECT (b.message).*, "
-		"b.duplicate AS dup, b.ord FROM chat._send_batch($1::uuid[], $2, $3, "
-		"$4::uuid[], $5, $6::uuid[], $7::jsonb[]) b) m";
+	"SELECT " MSG_COLS ", m.dup, m.ord FROM (SELECT (b.message).*, "
+	"b.duplicate AS dup, b.ord FROM chat._send_batch($1::uuid[], $2, $3, "
+	"$4::uuid[], $5, $6::uuid[], $7::jsonb[]) b) m";
 	batch_call *b = arg;
 	Oid			types[7];
 	Datum		values[7];
@@ -1025,6 +1028,7 @@ batch_body(void *arg)
 			it->duplicate = false;
 			it->status = classify_error(ed, CALL_READ, it->errmsg,
 										sizeof(it->errmsg));
+
 			/*
 			 * A timeout or a lost connection is not this item's fault: fail
 			 * the whole batch with the original error (FlushErrorState
@@ -1073,11 +1077,12 @@ spi_send_batch(void *ctx, chat_send_item *items, size_t n)
 	/* optimistic: the whole batch in one statement (the common case) */
 	reset_items(items, n, CHAT_E_INTERNAL);
 	err = guarded("chat: send batch", CALL_BATCH, set_body, &b, NULL, 0);
+
 	/*
 	 * A bad item (not a member, a bad reply_to, ...) fails the set-based
-	 * pass: retry with each item isolated, so that each gets its own
-	 * answer.  A timeout or a lost connection would only fail again,
-	 * slower: then the whole batch is internal.
+	 * pass: retry with each item isolated, so that each gets its own answer.
+	 * A timeout or a lost connection would only fail again, slower: then the
+	 * whole batch is internal.
 	 */
 	if (err != CHAT_OK && err != CHAT_E_INTERNAL)
 	{
@@ -1156,7 +1161,7 @@ user_channel_ids_body(void *arg)
 }
 
 static chat_err
-spi_user_channel_ids(void *ctx, const char *user_id, chat_uuid **ids,
+spi_user_channel_ids(void *ctx, const char *user_id, chat_uuid * *ids,
 					 size_t *n)
 {
 	ids_call	a = {user_id, NULL, NULL, 0};

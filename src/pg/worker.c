@@ -372,9 +372,9 @@ main_loop(void)
 					  NULL);
 
 	/*
-	 * Last line of defence: store_spi.c catches every ERROR of a request,
-	 * so only something outside a request (reading notifications, reloading
-	 * the configuration) can land here.  Report it, clean up, carry on: the
+	 * Last line of defence: store_spi.c catches every ERROR of a request, so
+	 * only something outside a request (reading notifications, reloading the
+	 * configuration) can land here.  Report it, clean up, carry on: the
 	 * worker must not drop its connections over it.
 	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
@@ -430,6 +430,7 @@ chat_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	connect_database();
+
 	/*
 	 * The worker runs as the bootstrap superuser: never resolve a name
 	 * through a schema an application can write (every statement is
@@ -437,6 +438,7 @@ chat_worker_main(Datum arg)
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
 					PGC_S_OVERRIDE);
+
 	/*
 	 * The worker runs the same few statements all day.  With custom plans
 	 * (the default for a plan whose generic cost looks worse) the group
@@ -473,6 +475,7 @@ chat_worker_main(Datum arg)
 					 errmsg("chat could not set up TLS: %s", err)));
 	}
 	open_listeners();
+
 	/*
 	 * Read the event ring from now on; anything committed before is in the
 	 * tables, which every subscription reads when it starts.

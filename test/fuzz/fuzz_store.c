@@ -513,7 +513,7 @@ fs_channel_online(void *ctx, const char *channel_id, char ***users,
 }
 
 static chat_err
-fs_user_channel_ids(void *ctx, const char *user_id, chat_uuid **ids,
+fs_user_channel_ids(void *ctx, const char *user_id, chat_uuid * *ids,
 					size_t *n)
 {
 	fuzz_store *st = ctx;

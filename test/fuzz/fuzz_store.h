@@ -42,7 +42,7 @@ typedef struct fs_channel
 typedef struct fuzz_store
 {
 	fs_channel	ch[FS_N_CHANNELS];
-	int			online[FS_N_USERS];	/* presence up minus down */
+	int			online[FS_N_USERS]; /* presence up minus down */
 	char	   *others[8];		/* other users with a valid token ... */
 	int			others_online[8];	/* ... and their presence count */
 	int			admitted;		/* admit(+1) minus admit(-1) */

@@ -32,14 +32,14 @@ fz_fail(const char *file, int line, const char *what)
 bool
 fz_utf8_valid(const char *s, size_t n)
 {
-	static iconv_t cd = (iconv_t) -1;
+	static iconv_t cd = (iconv_t) - 1;
 	char	   *in = (char *) s;
 	size_t		inleft = n;
 
-	if (cd == (iconv_t) -1)
+	if (cd == (iconv_t) - 1)
 	{
 		cd = iconv_open("UTF-32LE", "UTF-8");
-		FZ_CHECK(cd != (iconv_t) -1);
+		FZ_CHECK(cd != (iconv_t) - 1);
 	}
 	(void) iconv(cd, NULL, NULL, NULL, NULL);
 	while (inleft > 0)

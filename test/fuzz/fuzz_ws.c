@@ -279,7 +279,7 @@ peer_parse(peer *p)
 	if (!p->head_done)
 	{
 		unsigned char *end = p->len >= 4 ?
-			memmem(p->buf, p->len, "\r\n\r\n", 4) : NULL;
+		memmem(p->buf, p->len, "\r\n\r\n", 4) : NULL;
 
 		if (end == NULL)
 		{

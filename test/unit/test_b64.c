@@ -127,7 +127,7 @@ test_url_strict(void)
 	unsigned char dec[16];
 
 	CHECK(url_dec("Zg", dec, sizeof(dec)) == 1);
-	CHECK(url_dec("Zg==", dec, sizeof(dec)) == -1);	/* padding */
+	CHECK(url_dec("Zg==", dec, sizeof(dec)) == -1); /* padding */
 	CHECK(url_dec("Zg=", dec, sizeof(dec)) == -1);
 	CHECK(url_dec("Zm8=", dec, sizeof(dec)) == -1);
 	CHECK(url_dec("Zh", dec, sizeof(dec)) == -1);	/* unused bits set */
@@ -161,9 +161,9 @@ test_std_strict(void)
 	CHECK(std_dec("Z===", dec, sizeof(dec)) == -1);
 	CHECK(std_dec("====", dec, sizeof(dec)) == -1);
 	CHECK(std_dec("Zm9v====", dec, sizeof(dec)) == -1);
-	CHECK(std_dec("Zm=v", dec, sizeof(dec)) == -1);	/* '=' inside */
+	CHECK(std_dec("Zm=v", dec, sizeof(dec)) == -1); /* '=' inside */
 	CHECK(std_dec("=Zm9", dec, sizeof(dec)) == -1);
-	CHECK(std_dec("Zh==", dec, sizeof(dec)) == -1);	/* unused bits set */
+	CHECK(std_dec("Zh==", dec, sizeof(dec)) == -1); /* unused bits set */
 	CHECK(std_dec("Zm9=", dec, sizeof(dec)) == -1);
 	CHECK(std_dec("Zm8=", dec, sizeof(dec)) == 2);
 	CHECK(std_dec(" Zm9v", dec, sizeof(dec)) == -1);

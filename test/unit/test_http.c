@@ -87,7 +87,7 @@ test_complete_upgrade(void)
 	CHECK(req.upgrade_websocket && req.connection_upgrade && req.http11);
 
 	memcpy(buf, upgrade_head, n);
-	memcpy(buf + n, "\x81\x85", 2);	/* a frame right behind it */
+	memcpy(buf + n, "\x81\x85", 2); /* a frame right behind it */
 	CHECK(parse_n(buf, n + 2) == HTTP_COMPLETE && req.head_len == n);
 }
 
@@ -99,6 +99,7 @@ static void
 test_split_every_byte(void)
 {
 	const char *bad = "GET / HTTP/1.1\r\nHost: x\r\nBroken line\r\nA: b\r\n\r\n";
+
 	/* the start of a TLS ClientHello, sent to the plain port */
 	static const char tls_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\n";
 	size_t		n = strlen(upgrade_head);
@@ -432,10 +433,10 @@ test_responses(void)
 {
 	char		out[512];
 	const char *want101 = "HTTP/1.1 101 Switching Protocols\r\n"
-		"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+	"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
 	const char *want200 = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-		"Content-Length: 3\r\nConnection: close\r\n\r\nok\n";
+	"Content-Length: 3\r\nConnection: close\r\n\r\nok\n";
 	int			n;
 
 	n = http_upgrade_response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", out, sizeof(out));

@@ -197,11 +197,11 @@ static void
 test_rfc7515_a1(void)
 {
 	static const char k64[] = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1"
-		"qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+	"qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
 	char		t[] = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
-		"eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxl"
-		"LmNvbS9pc19yb290Ijp0cnVlfQ."
-		"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+	"eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxl"
+	"LmNvbS9pc19yb290Ijp0cnVlfQ."
+	"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 	unsigned char key[64];
 	jwt_keys	k;
 	jwt_claims	c;

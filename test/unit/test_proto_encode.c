@@ -143,7 +143,7 @@ test_encode_message_nulls(void)
 	j = parse(proto_message_object(&m, &len), &len);
 	CHECK(json_array_size(json_object_get(j, "attachments")) == 2);
 	CHECK_STR(json_string_value(json_array_get(json_object_get(j,
-																"attachments"),
+															   "attachments"),
 											   0)), "a \" ]");
 	json_decref(j);
 	chat_message_clear(&m);
@@ -194,7 +194,7 @@ test_encode_ack(void)
 	CHECK_STR(jstr(j, "createdAt"), "2024-05-01T12:00:00.123456Z");
 	CHECK(json_is_false(json_object_get(j, "duplicate")));
 	CHECK(json_integer_value(json_array_get(json_object_get(
-			json_object_get(j, "ref"), "k"), 0)) == 1);
+															json_object_get(j, "ref"), "k"), 0)) == 1);
 	json_decref(j);
 	s = proto_ack(&m, true, NULL, &len);
 	CHECK_STR(s, "{\"type\":\"ack\",\"clientId\":\"" U1 "\",\"serverId\":\""
