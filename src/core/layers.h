@@ -11,12 +11,12 @@
 #include "core/hub.h"
 
 /* A send waiting for this iteration's group commit. */
-typedef struct pending_send
+struct pending_send
 {
 	chat_conn  *conn;			/* NULL once the connection died */
 	char		ref[PROTO_MAX_REF + 1];
 	chat_cmd	cmd;			/* owns content/attachments */
-} pending_send;
+};
 
 /* upgrade.c */
 extern void upgrade_on_head(chat_conn *c, const http_request *req);
