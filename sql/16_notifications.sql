@@ -151,6 +151,17 @@ SELECT err($$SELECT chat_mute(ch('nt'), '', 'infinity')$$);
 SELECT err($$SELECT chat_notify_direct_only(NULL)$$);
 SELECT err($$SELECT chat_notify_direct_only('bob', NULL)$$);
 
+-- chat.notifications = off: messages queue nothing (a deployment that
+-- sends no pushes does not pay for the queue); on again, they do.
+SET chat.notifications = off;
+SELECT seq AS off_seq FROM chat_send(ch('nt'), 'alice', 'while the queue is off') \gset
+SELECT count(*) AS queued_while_off FROM chat.notifications
+WHERE channel_id = ch('nt') AND last_seq >= :off_seq;
+RESET chat.notifications;
+SELECT seq AS on_seq FROM chat_send(ch('nt'), 'alice', 'with the queue on again') \gset
+SELECT count(*) > 0 AS queued_again FROM chat.notifications
+WHERE channel_id = ch('nt') AND last_seq = :on_seq;
+
 -- chat_app drains the queue through the functions, and can read it, but
 -- cannot write it.
 SET ROLE chat_app;

@@ -20,7 +20,8 @@ SELECT seq FROM chat_send(ch('s1'), 'sam', 'Груз 7 доставлен');
 -- Newest first, over dina's channels only (never "secret"), with the match
 -- highlighted in HTML-escaped text.
 SELECT i.name AS channel, s.seq, s.sender_id, s.headline
-FROM chat_search('dina', 'load 7') s JOIN regress_ids i ON i.id = s.channel_id;
+FROM chat_search('dina', 'load 7') WITH ORDINALITY AS s JOIN regress_ids i ON i.id = s.channel_id
+ORDER BY s.ordinality;
 -- One channel; websearch syntax: a phrase, OR, and a negation.
 SELECT seq, content FROM chat_search('dina', 'load', channel => ch('s1'));
 SELECT seq, content FROM chat_search('dina', '"load 8" or leipzig');

@@ -50,6 +50,7 @@ bool		chat_notify_bus = false;
 int			chat_user_rate_limit = 60;
 int			chat_user_rate_burst = 200;
 int			chat_notify_delay_ms = 60000;
+bool		chat_notifications = true;
 char	   *chat_search_config = NULL;
 
 static void
@@ -188,6 +189,10 @@ chat_define_settings(void)
 							 NULL, &chat_notify_bus, false, PGC_POSTMASTER, 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("chat.notifications",
+							 "Queue offline notifications (chat.notifications) when messages commit.",
+							 NULL, &chat_notifications, true, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	define_int("chat.notify_delay",
 			   "A member online when a message commits is notified if the channel is still unread this much later.",
 			   &chat_notify_delay_ms, 60000, 0, 86400000, PGC_SIGHUP,

@@ -42,6 +42,7 @@ extern bool chat_notify_bus;
 extern int	chat_user_rate_limit;
 extern int	chat_user_rate_burst;
 extern int	chat_notify_delay_ms;
+extern bool chat_notifications;
 extern char *chat_search_config;
 
 extern void chat_define_settings(void);

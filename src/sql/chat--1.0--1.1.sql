@@ -219,7 +219,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 /*
- * chat._queue_notifications (AFTER INSERT, per statement) queues the new
+ * chat._queue_notifications (AFTER INSERT, per statement; unless
+ * chat.notifications is off) queues the new
  * messages for every member but the sender who wants them: not muted (or
  * named by a mention), and not "direct messages only" in a group (unless
  * named).  A member with no live connection is due now; one who is online
@@ -232,6 +233,11 @@ DECLARE
 	t timestamptz := clock_timestamp();
 	delay interval := current_setting('chat.notify_delay')::interval;
 BEGIN
+	-- chat.notifications = off: a deployment that sends no pushes does not
+	-- pay for the queue (an upsert per unread member and statement)
+	IF NOT current_setting('chat.notifications')::boolean THEN
+		RETURN NULL;
+	END IF;
 	INSERT INTO chat.notifications AS q
 		(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at)
 	SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention,
