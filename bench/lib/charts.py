@@ -20,13 +20,15 @@ drawn at the rate they reached, hollow, as the saturation point.  Each chart
 names the run (the directory), the machine and the command (machine.txt).
 Prints the files written; a chart without data is skipped with a note.
 """
-import json
 import os
-import statistics
 import sys
 import textwrap
 
 import matplotlib
+
+# the results file's reader and its figures are report.py's (one home)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,27 +38,11 @@ PCTS = (("p50_ms", "p50", "o"), ("p99_ms", "p99", "s"), ("p999_ms", "p99.9", "^"
 
 
 def load(d):
-    rows = []
-    with open(os.path.join(d, "results.jsonl")) as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
+    return report.load(os.path.join(d, "results.jsonl"))
 
 
-def get(r, path):
-    v = r
-    for k in path.split("."):
-        if not isinstance(v, dict) or k not in v:
-            return None
-        v = v[k]
-    return v
-
-
-def med(rows, path):
-    vals = [get(r, path) for r in rows]
-    vals = [v for v in vals if isinstance(v, (int, float))]
-    return statistics.median(vals) if vals else None
+get = report.get
+med = report.med
 
 
 def select(rows, scenario, variant=None, server=None, workers=None):

@@ -692,5 +692,25 @@ def assert_gap_free(seqs, start, end=None, who=""):
                              % (who, len(seqs), len(expected), seqs[-3:], expected[-3:]))
 
 
+def in_channel(g):
+    """Frames of channel g that answer a sync: its messages, synced, error."""
+    g = str(g)
+    return lambda f: ((f.get("type") == "message" and f["message"]["channelId"] == g)
+                      or (f.get("type") in ("synced", "error") and f.get("channelId", g) == g))
+
+
+async def read_sync(client, g, timeout=10):
+    """Reads the answer to one sync of channel g: (messages, synced)."""
+    msgs = []
+    while True:
+        f = await client.wait_for(in_channel(g), timeout=timeout, what="sync answer")
+        if f["type"] == "message":
+            msgs.append(f["message"])
+        elif f["type"] == "synced":
+            return msgs, f
+        else:
+            raise AssertionError("sync failed: %r" % f)
+
+
 async def close_all(*clients):
     await asyncio.gather(*(c.close() for c in clients if c is not None))

@@ -21,26 +21,7 @@ import uuid
 import pytest
 import websockets
 
-from conftest import assert_gap_free, close_all, new_user
-
-
-def in_channel(g):
-    g = str(g)
-    return lambda f: ((f.get("type") == "message" and f["message"]["channelId"] == g)
-                      or (f.get("type") in ("synced", "error") and f.get("channelId", g) == g))
-
-
-async def read_sync(client, g, timeout=10):
-    """Reads the answer to one sync of channel g: (messages, synced)."""
-    msgs = []
-    while True:
-        f = await client.wait_for(in_channel(g), timeout=timeout, what="sync answer")
-        if f["type"] == "message":
-            msgs.append(f["message"])
-        elif f["type"] == "synced":
-            return msgs, f
-        else:
-            raise AssertionError("sync failed: %r" % f)
+from conftest import assert_gap_free, close_all, new_user, read_sync
 
 
 async def resume_client(cluster, user):
