@@ -45,6 +45,11 @@ chat.port = @CHAT_PORT@
 chat.workers = $workers
 chat.rate_limit = 0
 chat.user_rate_limit = 0
+# every generated client connects from 127.0.0.1: the caps on handshakes in
+# progress (per address, per worker) would refuse a storm of reconnects, as
+# they would users behind one proxy (docs/security.md says when to raise them)
+chat.max_handshakes_per_ip = 0
+chat.max_handshakes = 0
 chat.heartbeat_interval = '30s'
 chat.heartbeat_timeout = '120s'
 $extra") || return 1
