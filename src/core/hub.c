@@ -734,39 +734,28 @@ hub_resync_user(chat_server *srv, chat_user *u)
 {
 	chat_uuid  *ids = NULL;
 	size_t		n = 0;
-	char	   *user_id;
 
 	if (srv->store.user_channel_ids == NULL ||
 		srv->store.user_channel_ids(srv->store.ctx, u->id, &ids, &n) !=
 		CHAT_OK)
 		return;
-	/* hub_member_left may free u (never: it keeps connections), copy id */
-	user_id = strdup(u->id);
-	if (user_id == NULL)
-	{
-		free(ids);
-		return;
-	}
-	for (size_t i = 0; i < u->n_conns; i++)
-	{
-		chat_conn  *c = u->conns[i];
 
-		for (size_t j = c->n_subs; j-- > 0;)
-		{
-			if (j >= c->n_subs)
-				continue;
-			if (!has_id(ids, n, c->subs[j]->room->id))
+	/*
+	 * hub_member_left unsubscribes the channel on every connection of u (and
+	 * keeps u: it has connections), so the scan restarts after each.
+	 */
+	for (size_t i = 0; i < u->n_conns; i++)
+		for (size_t j = 0; j < u->conns[i]->n_subs; j++)
+			if (!has_id(ids, n, u->conns[i]->subs[j]->room->id))
 			{
 				chat_uuid	gone;
 
-				memcpy(gone, c->subs[j]->room->id, sizeof(chat_uuid));
-				hub_member_left(srv, gone, user_id);
+				memcpy(gone, u->conns[i]->subs[j]->room->id, sizeof(chat_uuid));
+				hub_member_left(srv, gone, u->id);
+				j = (size_t) -1;	/* the subs moved: scan again */
 			}
-		}
-	}
 	for (size_t i = 0; i < n; i++)
-		hub_member_joined(srv, ids[i], user_id);
-	free(user_id);
+		hub_member_joined(srv, ids[i], u->id);
 	free(ids);
 }
 
