@@ -225,56 +225,14 @@ $$;
  * named by a mention), and not "direct messages only" in a group (unless
  * named).  A member with no live connection is due now; one who is online
  * is due chat.notify_delay later, unless reading the channel cancels it
- * first.  One statement of a batch adds each (user, channel) once.
+ * first.  One statement of a batch adds each (user, channel) once.  In C
+ * (src/pg/notify_queue.c): it runs on every send, and a short statement
+ * whose channels have no member behind is let go after one index probe
+ * per row.
  */
 CREATE FUNCTION chat._queue_notifications() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	t timestamptz := clock_timestamp();
-	delay interval := current_setting('chat.notify_delay')::interval;
-BEGIN
-	-- chat.notifications = off: a deployment that sends no pushes does not
-	-- pay for the queue (an upsert per unread member and statement)
-	IF NOT current_setting('chat.notifications')::boolean THEN
-		RETURN NULL;
-	END IF;
-	INSERT INTO chat.notifications AS q
-		(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at)
-	SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention,
-		   r.due, r.due
-	FROM (
-		SELECT cm.user_id, n.channel_id, count(*)::integer AS n,
-			   min(n.seq) AS first_seq, max(n.seq) AS last_seq,
-			   (array_agg(n.id ORDER BY n.seq DESC))[1] AS message_id,
-			   bool_or(cm.user_id = ANY (x.mentions)) AS mention,
-			   CASE WHEN chat._user_online(cm.user_id) THEN t + delay ELSE t END AS due
-		FROM new_messages AS n
-		CROSS JOIN LATERAL (
-			SELECT CASE WHEN strpos(n.content, '@') > 0 THEN chat._mentions(n.content)
-						ELSE '{}'::text[] END AS mentions) AS x
-		JOIN chat.channels AS c ON c.id = n.channel_id
-		JOIN chat.channel_members AS cm
-		  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id
-		LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id
-		WHERE n.deleted_at IS NULL
-		  AND cm.last_read_seq < n.seq
-		  AND (cm.user_id = ANY (x.mentions)
-			   OR ((cm.muted_until IS NULL OR cm.muted_until <= t)
-				   AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false))))
-		GROUP BY cm.user_id, n.channel_id
-	) AS r
-	ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE
-	SET count = q.count + excluded.count,
-		message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id
-						  ELSE q.message_id END,
-		last_seq = greatest(q.last_seq, excluded.last_seq),
-		first_seq = least(q.first_seq, excluded.first_seq),
-		mention = q.mention OR excluded.mention,
-		due_at = least(q.due_at, excluded.due_at),
-		visible_at = least(q.visible_at, excluded.visible_at);
-	RETURN NULL;
-END
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'chat_queue_notifications';
 
 CREATE TRIGGER messages_queue_notifications AFTER INSERT ON chat.messages
 	REFERENCING NEW TABLE AS new_messages
@@ -283,17 +241,12 @@ CREATE TRIGGER messages_queue_notifications AFTER INSERT ON chat.messages
 /*
  * chat._cancel_notifications (AFTER UPDATE of a read marker) deletes the
  * member's entries of the channel that the marker now covers: whoever read
- * the channel needs no push about it.  Sending marks read too.
+ * the channel needs no push about it.  Sending marks read too, so it runs
+ * on every send: C (src/pg/notify_queue.c).
  */
 CREATE FUNCTION chat._cancel_notifications() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-	DELETE FROM chat.notifications AS q
-	WHERE q.channel_id = NEW.channel_id AND q.user_id = NEW.user_id
-	  AND q.last_seq <= NEW.last_read_seq;
-	RETURN NULL;
-END
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'chat_cancel_notifications';
 
 CREATE TRIGGER channel_members_cancel_notifications AFTER UPDATE OF last_read_seq ON chat.channel_members
 	FOR EACH ROW WHEN (NEW.last_read_seq > OLD.last_read_seq)

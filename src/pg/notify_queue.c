@@ -1,0 +1,303 @@
+/*
+ * notify_queue.c
+ *	  The two triggers that keep the offline notification queue
+ *	  (chat.notifications, chat--1.0--1.1.sql) in step with the tables:
+ *	  chat._queue_notifications on every INSERT statement into
+ *	  chat.messages, and chat._cancel_notifications on every read marker
+ *	  that moves forward.  Both run on every chat_send (a send marks its
+ *	  sender read), so they are C with plans kept per backend.
+ *
+ *	  In PL/pgSQL they cost a fifth of chat_send (perf, one client): the
+ *	  queue's statement was planned-and-started (an upsert over a four-way
+ *	  join) even when no other member had anything to be told.  Here the
+ *	  queue trigger first looks, for a statement of a few rows, whether any
+ *	  row's channel has another member whose marker is behind it: one index
+ *	  probe per row.  Only then does it run the same upsert as before, over
+ *	  the same transition table, so what is queued is unchanged (sql/
+ *	  16_notifications.sql).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "pg/settings.h"
+
+PG_FUNCTION_INFO_V1(chat_queue_notifications);
+PG_FUNCTION_INFO_V1(chat_cancel_notifications);
+
+/*
+ * Statements of up to this many rows are probed row by row before the
+ * upsert; a longer one (a worker's batch) goes to the upsert at once, which
+ * aggregates per (member, channel) anyway.
+ */
+#define PROBE_MAX_ROWS 8
+
+/*
+ * The probe and the cancel run under the caller's search_path (no SET
+ * clause, which costs a GUC save and restore per call), so every name and
+ * operator in them is schema-qualified.
+ */
+static const char *probe_sql =
+"SELECT 1 FROM chat.channel_members AS cm "
+"WHERE cm.channel_id OPERATOR(pg_catalog.=) $1 "
+"  AND cm.user_id OPERATOR(pg_catalog.<>) $2 "
+"  AND cm.last_read_seq OPERATOR(pg_catalog.<) $3 "
+"LIMIT 1";
+
+static const char *cancel_sql =
+"DELETE FROM chat.notifications AS q "
+"WHERE q.channel_id OPERATOR(pg_catalog.=) $1 "
+"  AND q.user_id OPERATOR(pg_catalog.=) $2 "
+"  AND q.last_seq OPERATOR(pg_catalog.<=) $3";
+
+/*
+ * The upsert, as the PL/pgSQL trigger of the first 1.1 drafts ran it; it
+ * runs under search_path = pg_catalog, pg_temp (set around it).  $1 is the
+ * time of the statement, $2 the due time of a member who is online.
+ */
+static const char *queue_sql =
+"INSERT INTO chat.notifications AS q "
+"	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) "
+"SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention, "
+"	   r.due, r.due "
+"FROM ( "
+"	SELECT cm.user_id, n.channel_id, count(*)::integer AS n, "
+"		   min(n.seq) AS first_seq, max(n.seq) AS last_seq, "
+"		   (array_agg(n.id ORDER BY n.seq DESC))[1] AS message_id, "
+"		   bool_or(cm.user_id = ANY (x.mentions)) AS mention, "
+"		   CASE WHEN chat._user_online(cm.user_id) THEN $2 ELSE $1 END AS due "
+"	FROM new_messages AS n "
+"	CROSS JOIN LATERAL ( "
+"		SELECT CASE WHEN strpos(n.content, '@') > 0 THEN chat._mentions(n.content) "
+"					ELSE '{}'::text[] END AS mentions) AS x "
+"	JOIN chat.channels AS c ON c.id = n.channel_id "
+"	JOIN chat.channel_members AS cm "
+"	  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id "
+"	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
+"	WHERE n.deleted_at IS NULL "
+"	  AND cm.last_read_seq < n.seq "
+"	  AND (cm.user_id = ANY (x.mentions) "
+"		   OR ((cm.muted_until IS NULL OR cm.muted_until <= $1) "
+"			   AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false)))) "
+"	GROUP BY cm.user_id, n.channel_id "
+") AS r "
+"ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE "
+"SET count = q.count + excluded.count, "
+"	message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id "
+"					  ELSE q.message_id END, "
+"	last_seq = greatest(q.last_seq, excluded.last_seq), "
+"	first_seq = least(q.first_seq, excluded.first_seq), "
+"	mention = q.mention OR excluded.mention, "
+"	due_at = least(q.due_at, excluded.due_at), "
+"	visible_at = least(q.visible_at, excluded.visible_at)";
+
+static SPIPlanPtr probe_plan;
+static SPIPlanPtr cancel_plan;
+static SPIPlanPtr queue_plan;
+
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "could not keep the plan of \"%s\"", sql);
+		*plan = p;
+	}
+	return *plan;
+}
+
+static void
+check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
+			  const char *relname)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event) ||
+		(for_row != (TRIGGER_FIRED_FOR_ROW(td->tg_event) != 0)) ||
+		strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "chat") != 0 ||
+		strcmp(RelationGetRelationName(td->tg_relation), relname) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be called as an AFTER %s trigger of chat.%s",
+						name, for_row ? "ROW" : "STATEMENT", relname)));
+}
+
+static AttrNumber
+column(Relation rel, const char *name)
+{
+	int			att = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (att <= 0)
+		elog(ERROR, "chat.%s has no column \"%s\"",
+			 RelationGetRelationName(rel), name);
+	return (AttrNumber) att;
+}
+
+/*
+ * anyone_behind tells whether some row of the statement's new messages
+ * has a channel with another member whose read marker is behind it: only
+ * then can the upsert queue anything.  Statements of more than
+ * PROBE_MAX_ROWS rows answer true without looking.
+ */
+static bool
+anyone_behind(TriggerData *td)
+{
+	Tuplestorestate *ts = td->tg_newtable;
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	AttrNumber	a_channel = column(td->tg_relation, "channel_id");
+	AttrNumber	a_sender = column(td->tg_relation, "sender_id");
+	AttrNumber	a_seq = column(td->tg_relation, "seq");
+	AttrNumber	a_deleted = column(td->tg_relation, "deleted_at");
+	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
+	SPIPlanPtr	plan = kept_plan(&probe_plan, probe_sql, 3, types);
+	TupleTableSlot *slot;
+	bool		behind = false;
+
+	if (ts == NULL || tuplestore_tuple_count(ts) > PROBE_MAX_ROWS)
+		return true;
+
+	/*
+	 * Read pointer 0 is ours to move: the executor's scans of a transition
+	 * table allocate and select their own pointer before every fetch.
+	 */
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(ts);
+	while (!behind && tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		Datum		args[3];
+		bool		isnull[3];
+		bool		deleted_null;
+		int			rc;
+
+		args[0] = slot_getattr(slot, a_channel, &isnull[0]);
+		args[1] = slot_getattr(slot, a_sender, &isnull[1]);
+		args[2] = slot_getattr(slot, a_seq, &isnull[2]);
+		(void) slot_getattr(slot, a_deleted, &deleted_null);
+		if (!deleted_null)
+			continue;			/* a deleted message notifies nobody */
+		if (isnull[0] || isnull[1] || isnull[2])
+		{
+			behind = true;		/* not ours to judge: let the upsert */
+			break;
+		}
+		rc = SPI_execute_plan(plan, args, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "chat._queue_notifications: probe failed: %s",
+				 SPI_result_code_string(rc));
+		behind = SPI_processed > 0;
+	}
+	tuplestore_rescan(ts);
+	ExecDropSingleTupleTableSlot(slot);
+	return behind;
+}
+
+/*
+ * chat_queue_notifications (chat._queue_notifications, AFTER INSERT FOR
+ * EACH STATEMENT on chat.messages, REFERENCING NEW TABLE AS new_messages)
+ * queues the new messages for every member but the sender who wants them.
+ * The rules are in the upsert above and in docs/schema.md.
+ */
+Datum
+chat_queue_notifications(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TimestampTz now;
+	Datum		args[2];
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	int			nestlevel;
+	int			rc;
+
+	check_trigger(fcinfo, "chat._queue_notifications", false, "messages");
+
+	/*
+	 * chat.notifications = off: a deployment that sends no pushes does not
+	 * pay for the queue.
+	 */
+	if (!chat_notifications)
+		return PointerGetDatum(NULL);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "chat._queue_notifications: SPI_connect failed");
+	if (!anyone_behind(td))
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	/* what a SET search_path clause on the function would do, here only */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "chat._queue_notifications: could not register the transition table");
+	now = GetCurrentTimestamp();
+	args[0] = TimestampTzGetDatum(now);
+	args[1] = TimestampTzGetDatum(now + (int64) chat_notify_delay_ms * 1000);
+	rc = SPI_execute_plan(kept_plan(&queue_plan, queue_sql, 2, types),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "chat._queue_notifications: the upsert failed: %s",
+			 SPI_result_code_string(rc));
+
+	AtEOXact_GUC(true, nestlevel);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * chat_cancel_notifications (chat._cancel_notifications, AFTER UPDATE OF
+ * last_read_seq FOR EACH ROW on chat.channel_members, when the marker
+ * moves forward) deletes the member's entries of the channel that the
+ * marker now covers: whoever read the channel needs no push about it.
+ */
+Datum
+chat_cancel_notifications(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	Datum		args[3];
+	bool		isnull[3];
+	char		nulls[3];
+	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
+	int			rc;
+
+	check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members");
+	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("chat._cancel_notifications must be called on UPDATE")));
+
+	desc = RelationGetDescr(td->tg_relation);
+	args[0] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "channel_id"), desc, &isnull[0]);
+	args[1] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "user_id"), desc, &isnull[1]);
+	args[2] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "last_read_seq"), desc, &isnull[2]);
+	for (int i = 0; i < 3; i++)
+		nulls[i] = isnull[i] ? 'n' : ' ';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "chat._cancel_notifications: SPI_connect failed");
+	rc = SPI_execute_plan(kept_plan(&cancel_plan, cancel_sql, 3, types),
+						  args, nulls, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "chat._cancel_notifications: the delete failed: %s",
+			 SPI_result_code_string(rc));
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
