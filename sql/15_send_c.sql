@@ -177,3 +177,21 @@ WHERE p.oid = 'chat_send(uuid,text,text,uuid,text,uuid,jsonb)'::regprocedure;
 SELECT seq, content FROM chat_send(:'up', 'bob', 'sent by 1.1');
 SELECT seq, content FROM chat_send(:'up', 'alice', 'retry', '00000000-0000-0000-0000-0000000000a1');
 SELECT user_id, last_read_seq FROM chat.channel_members WHERE channel_id = :'up' ORDER BY 1;
+
+--
+-- The kind rule has one home (core/message.c's chat_kind_ok, which
+-- chat._kind_ok, chat_send and the protocol's decoder call): it agrees
+-- with 1.0's regular expression on every edge, and the batch statement
+-- refuses what chat_send refuses.
+--
+SELECT count(*) AS kinds,
+	   count(*) FILTER (WHERE chat._kind_ok(k) IS DISTINCT FROM (k ~ '^[a-z][a-z0-9_.-]{0,31}$')) AS disagree,
+	   count(*) FILTER (WHERE chat._kind_ok(k)) AS valid
+FROM (VALUES ('text'), ('a'), ('z'), ('file'), ('a.b-c_d9'), ('x' || repeat('y', 31)),
+			 ('x' || repeat('y', 32)), (''), ('A'), ('Text'), ('9lives'), ('_x'), ('.x'),
+			 ('-x'), ('a b'), ('a/b'), ('a' || chr(10)), (chr(10) || 'a'), ('é'), ('aé'),
+			 ('a' || chr(233)), ('a:b'), ('a,b'), ('a$'), ('a^'), ('a~')) AS v(k);
+SELECT chat._kind_ok(NULL) IS NULL AS strict;
+SELECT seq FROM chat_send(:'up', 'bob', 'kind', kind => 'Bad');
+SELECT count(*) AS refused FROM chat._send_batch(ARRAY[:'up']::uuid[], ARRAY['bob'], ARRAY['x'],
+	ARRAY[gen_random_uuid()], ARRAY['Bad'], ARRAY[NULL]::uuid[], ARRAY[NULL]::jsonb[]);

@@ -114,3 +114,21 @@ chat_uuid_parse(const char *s, size_t n, chat_uuid out)
 	out[CHAT_UUID_LEN] = '\0';
 	return true;
 }
+
+bool
+chat_kind_ok(const char *s, size_t n)
+{
+	size_t		i;
+
+	if (n == 0 || n > CHAT_KIND_MAX || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (i = 1; i < n; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			  c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}

@@ -73,4 +73,15 @@ extern void chat_channel_info_clear(chat_channel_info *c);
  */
 extern bool chat_uuid_parse(const char *s, size_t n, chat_uuid out);
 
+/* The longest message kind, in bytes. */
+#define CHAT_KIND_MAX 32
+
+/*
+ * chat_kind_ok tells whether the n bytes at s are a message kind: a
+ * lower-case letter followed by at most 31 of a-z, 0-9, "_", "." and "-"
+ * (^[a-z][a-z0-9_.-]{0,31}$).  The one home of that rule: the protocol's
+ * decoder, chat_send and the SQL functions (chat._kind_ok) all call it.
+ */
+extern bool chat_kind_ok(const char *s, size_t n);
+
 #endif							/* CHAT_MESSAGE_H */

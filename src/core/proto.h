@@ -18,7 +18,7 @@
 #define PROTO_MAX_SYNC 1024		/* channels in one sync frame */
 #define PROTO_MAX_ATTACHMENTS 10
 #define PROTO_MAX_ATTACHMENTS_BYTES 8192	/* serialised attachments */
-#define PROTO_MAX_KIND 32
+#define PROTO_MAX_KIND CHAT_KIND_MAX
 #define PROTO_MAX_HISTORY 200	/* largest history limit */
 #define PROTO_MAX_TOKEN 8192	/* longest refresh token */
 #define PROTO_MAX_DEPTH 16		/* deepest JSON nesting of a client frame */

@@ -220,27 +220,6 @@ get_content(decoder *d)
 }
 
 /*
- * kind_ok tells whether s matches ^[a-z][a-z0-9_.-]{0,31}$.
- */
-static bool
-kind_ok(const char *s, size_t n)
-{
-	size_t		i;
-
-	if (n == 0 || n > PROTO_MAX_KIND || s[0] < 'a' || s[0] > 'z')
-		return false;
-	for (i = 1; i < n; i++)
-	{
-		char		c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/*
  * get_kind reads the optional kind, "text" when absent.
  */
 static proto_status
@@ -256,7 +235,7 @@ get_kind(decoder *d)
 		return PROTO_OK;
 	}
 	s = json_text(v, &n);
-	if (s == NULL || !kind_ok(s, n))
+	if (s == NULL || !chat_kind_ok(s, n))
 		return fail(d, PROTO_BAD_REQUEST,
 					"kind must match [a-z][a-z0-9_.-]{0,31}");
 	memcpy(d->cmd->kind, s, n);

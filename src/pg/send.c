@@ -35,6 +35,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/uuid.h"
 
+#include "core/message.h"
 #include "pg/settings.h"
 
 PG_FUNCTION_INFO_V1(chat_send);
@@ -197,6 +198,7 @@ check_arguments(FunctionCallInfo fcinfo)
 	PG_GET_COLLATION() : DEFAULT_COLLATION_OID;
 	Datum		content;
 	int64		bytes;
+	text	   *kind;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -235,10 +237,8 @@ check_arguments(FunctionCallInfo fcinfo)
 				 errdetail("The content has %lld bytes; chat.max_message_bytes allows %d.",
 						   (long long) bytes, chat_max_message_bytes)));
 
-	/* the regex operator itself, so its collation checks are the same */
-	if (DatumGetBool(DirectFunctionCall2Coll(textregexne, coll,
-											 PG_GETARG_DATUM(4),
-											 CStringGetTextDatum("^[a-z][a-z0-9_.-]{0,31}$"))))
+	kind = PG_GETARG_TEXT_PP(4);
+	if (!chat_kind_ok(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid message kind \"%s\"",

@@ -602,3 +602,256 @@ GRANT EXECUTE ON FUNCTION
 	chat_unreact(uuid, text, text)
 TO chat_app;
 GRANT SELECT ON chat.notify_settings, chat.notifications, chat.reactions TO chat_app;
+
+/* ------------------------------------------------------------------------
+ * One home per rule (issue 15)
+ * ------------------------------------------------------------------------
+ *
+ * chat._kind_ok is the message-kind rule (^[a-z][a-z0-9_.-]{0,31}$) in C:
+ * core/message.c's chat_kind_ok, which the protocol's decoder and chat_send
+ * call too.  chat._check_page holds the paging arguments' checks that
+ * chat_history and chat_since each wrote out.  The four functions below are
+ * 1.0's, with those rules replaced by the calls and nothing else changed:
+ * the same errors, in the same order (sql/05_history.sql, 04_send.sql,
+ * 13_send_batch.sql).
+ */
+CREATE FUNCTION chat._kind_ok(kind text) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_kind_ok_sql';
+
+CREATE FUNCTION chat._check_page(channel uuid, seq_name text, seq bigint, seq_required boolean,
+								 max integer, max_limit integer) RETURNS void
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_check_page';
+
+REVOKE EXECUTE ON FUNCTION chat._kind_ok(text),
+	chat._check_page(uuid, text, bigint, boolean, integer, integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION chat._send(channel uuid, sender text, content text, client_id uuid,
+						   kind text, reply_to uuid, attachments jsonb,
+						   OUT message chat.messages, OUT duplicate boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	next_seq bigint;
+	dup_id uuid;
+	is_member boolean;
+BEGIN
+	IF channel IS NULL THEN
+		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF sender IS NULL THEN
+		RAISE EXCEPTION 'sender must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF client_id IS NULL THEN
+		RAISE EXCEPTION 'client_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF kind IS NULL THEN
+		RAISE EXCEPTION 'kind must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM chat._check_content(content);
+	IF NOT chat._kind_ok(kind) THEN
+		RAISE EXCEPTION 'invalid message kind "%"', left(kind, 40) USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A kind is a lower-case letter followed by at most 31 of a-z, 0-9, "_", "." and "-".';
+	END IF;
+	IF attachments IS NOT NULL THEN
+		PERFORM chat._check_attachments(attachments);
+	END IF;
+
+	UPDATE chat.channels AS x SET last_seq = x.last_seq + 1 WHERE x.id = channel
+	RETURNING x.last_seq INTO next_seq;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'channel % does not exist', channel USING ERRCODE = 'no_data_found';
+	END IF;
+
+	SELECT (SELECT m.id FROM chat.messages AS m
+			WHERE m.sender_id = sender AND m.client_id = _send.client_id),
+		   EXISTS (SELECT FROM chat.channel_members AS x
+				   WHERE x.channel_id = channel AND x.user_id = sender)
+	INTO dup_id, is_member;
+	IF dup_id IS NOT NULL THEN
+		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
+		SELECT * INTO message FROM chat.messages AS m WHERE m.id = dup_id;
+		duplicate := true;
+		RETURN;
+	ELSIF NOT is_member THEN
+		RAISE EXCEPTION 'user "%" is not a member of channel %', sender, channel
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF reply_to IS NOT NULL THEN
+		PERFORM FROM chat.messages AS m WHERE m.id = _send.reply_to AND m.channel_id = channel;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'reply_to is not a message of this channel' USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = format('No message %s exists in channel %s.', reply_to, channel);
+		END IF;
+	END IF;
+
+	INSERT INTO chat.messages AS m
+		(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
+	VALUES (channel, next_seq, sender, _send.client_id, _send.content, _send.kind,
+			_send.reply_to, _send.attachments, clock_timestamp())
+	ON CONFLICT ON CONSTRAINT messages_sender_client_key DO NOTHING
+	RETURNING m.* INTO message;
+	IF NOT FOUND THEN
+		-- Another transaction committed this key (for another channel) while
+		-- we waited on it: give the seq back and return that message.
+		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
+		SELECT * INTO STRICT message FROM chat.messages AS m
+		WHERE m.sender_id = sender AND m.client_id = _send.client_id;
+		duplicate := true;
+		RETURN;
+	END IF;
+
+	-- Sending marks the channel read for the sender.  This never waits for
+	-- the member row: a chat_mark_read of the same user in flight in another
+	-- transaction (which may go on to lock this channel) keeps it, and that
+	-- transaction's marker wins.  Waiting here, while holding the channel
+	-- lock, could deadlock with it.
+	UPDATE chat.channel_members AS x SET last_read_seq = next_seq
+	WHERE (x.channel_id, x.user_id) IN (
+		SELECT y.channel_id, y.user_id FROM chat.channel_members AS y
+		WHERE y.channel_id = channel AND y.user_id = sender AND y.last_read_seq < next_seq
+		FOR NO KEY UPDATE SKIP LOCKED);
+	duplicate := false;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat._send_batch(channels uuid[], senders text[], contents text[],
+								 client_ids uuid[], kinds text[], reply_tos uuid[],
+								 attachments jsonb[])
+RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer := coalesce(cardinality(channels), 0);
+	a jsonb;
+	n_invalid integer;
+	n_attached integer;
+	n_channels integer;
+	locked_ids uuid[];
+	locked_seqs bigint[];
+	locked_tids tid[];
+BEGIN
+	IF coalesce(cardinality(senders), 0) <> n OR coalesce(cardinality(contents), 0) <> n
+	   OR coalesce(cardinality(client_ids), 0) <> n OR coalesce(cardinality(kinds), 0) <> n
+	   OR coalesce(cardinality(reply_tos), 0) <> n OR coalesce(cardinality(attachments), 0) <> n THEN
+		RAISE EXCEPTION 'the arrays of a batch must have the same length'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT count(*) FILTER (WHERE i.ch IS NULL OR i.s IS NULL OR i.t IS NULL OR i.cid IS NULL
+								   OR i.k IS NULL OR i.t = '' OR octet_length(i.t) > l.lim
+								   OR (i.k <> 'text' AND NOT chat._kind_ok(i.k))),
+		   count(i.att), count(DISTINCT i.ch)
+	INTO n_invalid, n_attached, n_channels
+	FROM unnest(channels, senders, contents, client_ids, kinds, attachments) AS i(ch, s, t, cid, k, att),
+		 (SELECT chat._max_message_bytes() AS lim) AS l;
+	IF n_invalid > 0 THEN
+		RAISE EXCEPTION 'a message of the batch is invalid' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF n_attached > 0 THEN
+		FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
+			PERFORM chat._check_attachments(a);
+		END LOOP;
+	END IF;
+
+	/*
+	 * Lock the channels in id order.  A row that had to be waited for is
+	 * returned as its newest version, so last_seq is current; and while we
+	 * hold the lock nobody else moves the row, so its ctid stays valid for
+	 * the UPDATE below.
+	 */
+	SELECT array_agg(l.id ORDER BY l.id), array_agg(l.last_seq ORDER BY l.id),
+		   array_agg(l.ctid ORDER BY l.id)
+	INTO locked_ids, locked_seqs, locked_tids
+	FROM (SELECT c.id, c.last_seq, c.ctid FROM chat.channels AS c
+		  WHERE c.id = ANY (channels) ORDER BY c.id FOR NO KEY UPDATE) AS l;
+	IF coalesce(cardinality(locked_ids), 0) <> n_channels THEN
+		RAISE EXCEPTION 'a channel of the batch does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+
+	/*
+	 * One statement, with a snapshot taken under the locks: the keys and
+	 * members as of now.  Every lookup is a scalar subquery, which the
+	 * planner runs as one index probe per item (as a join it may choose to
+	 * read a whole table into a hash, which costs more with every row the
+	 * table grows).  A new item whose sender is not a member, or whose
+	 * reply_to is not a message of its channel, makes chat._batch_refused
+	 * raise, which undoes the whole statement.
+	 */
+	RETURN QUERY
+	WITH items AS (
+		-- old: the message stored before under the item's key (a duplicate)
+		SELECT t.*, (SELECT m FROM chat.messages AS m
+					 WHERE m.sender_id = t.sender_id AND m.client_id = t.client_id) AS old
+		FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
+			WITH ORDINALITY AS t(channel_id, sender_id, content, client_id, kind, reply_to, attachments, ord)),
+	fresh AS (
+		-- the first item of each new key; a repeat within the batch is its duplicate
+		SELECT DISTINCT ON (i.sender_id, i.client_id) i.*
+		FROM items AS i WHERE (i.old).id IS NULL
+		ORDER BY i.sender_id, i.client_id, i.ord),
+	numbered AS (
+		SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
+		FROM fresh AS f JOIN unnest(locked_ids, locked_seqs) AS c(id, last_seq) ON c.id = f.channel_id),
+	ins AS (
+		INSERT INTO chat.messages AS m
+			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
+		SELECT x.channel_id, x.seq,
+			   CASE WHEN EXISTS (SELECT FROM chat.channel_members AS y
+								 WHERE y.channel_id = x.channel_id AND y.user_id = x.sender_id)
+						 AND (x.reply_to IS NULL
+							  OR EXISTS (SELECT FROM chat.messages AS r
+										 WHERE r.id = x.reply_to AND r.channel_id = x.channel_id))
+					THEN x.sender_id ELSE chat._batch_refused() END,
+			   x.client_id, x.content, x.kind, x.reply_to, x.attachments, pg_catalog.clock_timestamp()
+		FROM numbered AS x ORDER BY x.channel_id, x.seq
+		RETURNING m.*),
+	bump AS (
+		UPDATE chat.channels AS c SET last_seq = x.top
+		FROM (SELECT l.tid, max(i.seq) AS top
+			  FROM ins AS i JOIN unnest(locked_ids, locked_tids) AS l(id, tid) ON l.id = i.channel_id
+			  GROUP BY l.id, l.tid) AS x
+		WHERE c.ctid = x.tid),
+	mark AS (
+		-- sending marks the channel read for the sender, never waiting for
+		-- the member row (see chat._send)
+		UPDATE chat.channel_members AS x SET last_read_seq = l.top
+		FROM (SELECT t.top,
+					 (SELECT y.ctid FROM chat.channel_members AS y
+					  WHERE y.channel_id = t.channel_id AND y.user_id = t.sender_id
+						AND y.last_read_seq < t.top
+					  FOR NO KEY UPDATE SKIP LOCKED) AS tid
+			  FROM (SELECT i.channel_id, i.sender_id, max(i.seq) AS top
+					FROM ins AS i GROUP BY 1, 2) AS t) AS l
+		WHERE x.ctid = l.tid)
+	SELECT i.ord, ((i.old).id IS NOT NULL OR f.ord <> i.ord), coalesce(i.old, ROW(s.*)::chat.messages)
+	FROM items AS i
+	LEFT JOIN fresh AS f ON (i.old).id IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
+	LEFT JOIN ins AS s ON (i.old).id IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
+	ORDER BY i.ord;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_history(channel uuid, before_seq bigint DEFAULT NULL, max integer DEFAULT 50)
+RETURNS SETOF chat.messages
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM chat._check_page(channel, 'before_seq', before_seq, false, max, 1000);
+	PERFORM chat._require_channel(channel);
+	RETURN QUERY
+		SELECT * FROM chat.messages AS m
+		WHERE m.channel_id = channel
+		  AND m.seq < coalesce(before_seq, 9223372036854775807)
+		ORDER BY m.seq DESC
+		LIMIT max;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_since(channel uuid, after_seq bigint, max integer DEFAULT 1000)
+RETURNS SETOF chat.messages
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM chat._check_page(channel, 'after_seq', after_seq, true, max, 10000);
+	PERFORM chat._require_channel(channel);
+	RETURN QUERY
+		SELECT * FROM chat.messages AS m
+		WHERE m.channel_id = channel AND m.seq > after_seq
+		ORDER BY m.seq
+		LIMIT max;
+END
+$$;
