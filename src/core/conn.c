@@ -740,12 +740,12 @@ conn_send_text(chat_conn *c, const char *json, size_t len)
 	frame_unref(f);
 }
 
-/* conn_send_owned sends json and frees it (encoders return malloc'd text). */
+/* conn_send_owned sends an encoder's text and frees it. */
 void
-conn_send_owned(chat_conn *c, char *json, size_t len)
+conn_send_owned(chat_conn *c, proto_text t)
 {
-	conn_send_text(c, json, len);
-	free(json);
+	conn_send_text(c, t.ptr, t.len);
+	free(t.ptr);
 }
 
 /*

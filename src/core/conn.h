@@ -103,7 +103,7 @@ extern void conn_flush(chat_conn *c);
 extern void conn_mark_dirty(chat_conn *c);
 extern int	conn_start_ws(chat_conn *c);
 extern void conn_send_text(chat_conn *c, const char *json, size_t len);
-extern void conn_send_owned(chat_conn *c, char *json, size_t len);
+extern void conn_send_owned(chat_conn *c, proto_text t);
 extern void conn_send_frame(chat_conn *c, chat_frame *f);
 extern void conn_send_http(chat_conn *c, const char *resp, size_t len);
 extern int	conn_send_upgrade(chat_conn *c, const char *resp, size_t len);

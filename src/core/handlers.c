@@ -19,13 +19,12 @@ void
 send_error(chat_conn *c, chat_err err, const char *message,
 		   const char *client_id, const char *ref)
 {
-	size_t		len;
-	char	   *json = proto_error(chat_err_code(err), message,
+	proto_text	json = proto_error(chat_err_code(err), message,
 								   client_id && client_id[0] ? client_id : NULL,
-								   ref && ref[0] ? ref : NULL, &len);
+								   ref && ref[0] ? ref : NULL);
 
 	c->srv->stats.errors[err]++;
-	conn_send_owned(c, json, len);
+	conn_send_owned(c, json);
 }
 
 /*
@@ -162,18 +161,16 @@ send_message_frames(chat_conn *c, chat_sub *s, const chat_message *msgs,
 
 	for (i = 0; i < n && c->state == CONN_WS; i++)
 	{
-		size_t		olen = 0,
-					flen = 0;
-		char	   *obj = proto_message_object(&msgs[i], &olen);
-		char	   *frame = obj ? proto_message_frame(obj, olen, &flen) : NULL;
+		proto_text	obj = proto_message_object(&msgs[i]);
+		proto_text	frame = proto_message_frame(obj.ptr, obj.len);
 
-		free(obj);
-		if (frame && i > 0 && c->out.bytes + flen > budget)
+		free(obj.ptr);
+		if (frame.ptr && i > 0 && c->out.bytes + frame.len > budget)
 		{
-			free(frame);
+			free(frame.ptr);
 			break;
 		}
-		conn_send_owned(c, frame, flen);
+		conn_send_owned(c, frame);
 		s->pos = msgs[i].seq;
 	}
 	return i;
@@ -214,13 +211,12 @@ send_changes(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p,
 	}
 	for (size_t i = 0; i < n && i < SYNC_PAGE; i++)
 	{
-		size_t		len;
-		char	   *json = msgs[i].deleted_at[0] ?
+		proto_text	json = msgs[i].deleted_at[0] ?
 		proto_message_deleted(msgs[i].channel_id, msgs[i].id,
-							  msgs[i].seq, NULL, &len) :
-		proto_message_updated(&msgs[i], NULL, &len);
+							  msgs[i].seq, NULL) :
+		proto_message_updated(&msgs[i], NULL);
 
-		conn_send_owned(c, json, len);
+		conn_send_owned(c, json);
 	}
 	chat_messages_free(msgs, n);
 	return seen;
@@ -257,10 +253,9 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 	chat_server *srv = c->srv;
 	chat_sub   *s = require_member(c, cmd, p->channel_id);
 	chat_message *msgs = NULL;
-	size_t		n = 0,
-				len;
+	size_t		n = 0;
 	bool		more;
-	char	   *json;
+	proto_text	json;
 	chat_err	err;
 	int64_t		change,
 				from;
@@ -293,8 +288,8 @@ sync_one(chat_conn *c, chat_cmd *cmd, const chat_sync_pos *p)
 		return;
 	s->held = false;
 	s->paused = more;
-	json = proto_synced(p->channel_id, s->pos, change, more, cmd->ref, &len);
-	conn_send_owned(c, json, len);
+	json = proto_synced(p->channel_id, s->pos, change, more, cmd->ref);
+	conn_send_owned(c, json);
 	/* anything announced while we read is delivered by the next poll */
 	if (!more)
 		hub_announce(srv, p->channel_id, s->pos);
@@ -319,10 +314,9 @@ on_history(chat_conn *c, chat_cmd *cmd)
 {
 	chat_server *srv = c->srv;
 	chat_message *msgs = NULL;
-	size_t		n = 0,
-				len;
+	size_t		n = 0;
 	bool		more;
-	char	   *json;
+	proto_text	json;
 	chat_err	err;
 
 	if (require_member(c, cmd, cmd->channel_id) == NULL)
@@ -336,9 +330,9 @@ on_history(chat_conn *c, chat_cmd *cmd)
 	}
 	more = n > (size_t) cmd->limit;
 	json = proto_history(cmd->channel_id, msgs, more ? cmd->limit : n, more,
-						 cmd->ref, &len);
+						 cmd->ref);
 	chat_messages_free(msgs, n);
-	conn_send_owned(c, json, len);
+	conn_send_owned(c, json);
 }
 
 static void
@@ -355,9 +349,8 @@ on_presence(chat_conn *c, chat_cmd *cmd)
 {
 	chat_server *srv = c->srv;
 	char	  **online = NULL;
-	size_t		n = 0,
-				len;
-	char	   *json;
+	size_t		n = 0;
+	proto_text	json;
 	chat_err	err;
 
 	if (require_member(c, cmd, cmd->channel_id) == NULL)
@@ -369,9 +362,9 @@ on_presence(chat_conn *c, chat_cmd *cmd)
 		send_error(c, err, "presence failed", NULL, cmd->ref);
 		return;
 	}
-	json = proto_presence_state(cmd->channel_id, online, n, cmd->ref, &len);
+	json = proto_presence_state(cmd->channel_id, online, n, cmd->ref);
 	chat_strings_free(online, n);
-	conn_send_owned(c, json, len);
+	conn_send_owned(c, json);
 }
 
 static void
@@ -409,8 +402,7 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 		send_error(c, err, errmsg[0] ? errmsg : "refused", NULL, cmd->ref);
 	else if (m.id[0])
 	{
-		size_t		len;
-		char	   *json;
+		proto_text	json;
 		chat_sub   *s;
 
 		/*
@@ -422,11 +414,10 @@ on_edit_or_delete(chat_conn *c, chat_cmd *cmd)
 		 */
 		hub_deliver_pending(srv);
 		if (cmd->type == CMD_EDIT)
-			json = proto_message_updated(&m, cmd->ref, &len);
+			json = proto_message_updated(&m, cmd->ref);
 		else
-			json = proto_message_deleted(m.channel_id, m.id, m.seq, cmd->ref,
-										 &len);
-		conn_send_owned(c, json, len);
+			json = proto_message_deleted(m.channel_id, m.id, m.seq, cmd->ref);
+		conn_send_owned(c, json);
 		if ((s = hub_find_sub(c, m.channel_id)) != NULL)
 			s->answered_change = m.change_seq;
 	}
@@ -443,11 +434,10 @@ on_search(chat_conn *c, chat_cmd *cmd)
 {
 	chat_server *srv = c->srv;
 	chat_search_hit *hits = NULL;
-	size_t		n = 0,
-				len;
+	size_t		n = 0;
 	char		errmsg[160] = "";
 	bool		more;
-	char	   *json;
+	proto_text	json;
 	chat_err	err;
 
 	if (cmd->channel_id[0] && require_member(c, cmd, cmd->channel_id) == NULL)
@@ -468,10 +458,9 @@ on_search(chat_conn *c, chat_cmd *cmd)
 		return;
 	}
 	more = n > (size_t) cmd->limit;
-	json = proto_search(hits, more ? (size_t) cmd->limit : n, more, cmd->ref,
-						&len);
+	json = proto_search(hits, more ? (size_t) cmd->limit : n, more, cmd->ref);
 	chat_search_hits_free(hits, n);
-	conn_send_owned(c, json, len);
+	conn_send_owned(c, json);
 }
 
 /*
@@ -486,8 +475,7 @@ on_react(chat_conn *c, chat_cmd *cmd)
 	chat_message m;
 	char		errmsg[160] = "";
 	chat_err	err;
-	size_t		len;
-	char	   *json;
+	proto_text	json;
 	chat_sub   *s;
 
 	if (srv->store.react == NULL)
@@ -505,8 +493,8 @@ on_react(chat_conn *c, chat_cmd *cmd)
 	else if (m.id[0])
 	{
 		hub_deliver_pending(srv);
-		json = proto_reaction(&m, cmd->ref, &len);
-		conn_send_owned(c, json, len);
+		json = proto_reaction(&m, cmd->ref);
+		conn_send_owned(c, json);
 		if ((s = hub_find_sub(c, m.channel_id)) != NULL)
 			s->answered_change = m.change_seq;
 	}
@@ -519,8 +507,7 @@ on_refresh(chat_conn *c, chat_cmd *cmd)
 	jwt_claims	claims;
 	jwt_status	st = jwt_verify(&c->srv->cfg.keys, cmd->token,
 								strlen(cmd->token), c->srv->now_s, &claims);
-	size_t		len;
-	char	   *json;
+	proto_text	json;
 
 	if (st != JWT_OK)
 	{
@@ -536,9 +523,8 @@ on_refresh(chat_conn *c, chat_cmd *cmd)
 	}
 	if (claims.exp > c->token_exp)
 		c->token_exp = claims.exp;
-	/* len must be set before it is passed: two statements */
-	json = proto_pong(cmd->ref, &len);
-	conn_send_owned(c, json, len);
+	json = proto_pong(cmd->ref);
+	conn_send_owned(c, json);
 }
 
 void
@@ -554,7 +540,6 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 	chat_cmd	cmd;
 	char		err[160] = "";
 	proto_status st;
-	size_t		olen;
 
 	memset(&cmd, 0, sizeof(cmd));
 	st = proto_decode(buf, len, (size_t) c->srv->cfg.max_message_bytes, &cmd,
@@ -609,10 +594,7 @@ handle_text(chat_conn *c, const char *buf, size_t len)
 			break;
 		case CMD_PING:
 			{
-				/* olen is only set by proto_pong: call it first */
-				char	   *pong = proto_pong(cmd.ref, &olen);
-
-				conn_send_owned(c, pong, olen);
+				conn_send_owned(c, proto_pong(cmd.ref));
 			}
 			break;
 	}
@@ -625,8 +607,7 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 {
 	chat_conn  *c = p->conn;
 	chat_sub   *s;
-	size_t		len;
-	char	   *json;
+	proto_text	json;
 
 	if (c->state != CONN_WS)
 		return;
@@ -649,8 +630,8 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 		if (s->pos < it->msg.seq - 1)
 			return;
 	}
-	json = proto_ack(&it->msg, it->duplicate, p->ref, &len);
-	conn_send_owned(c, json, len);
+	json = proto_ack(&it->msg, it->duplicate, p->ref);
+	conn_send_owned(c, json);
 	if (s && s->pos < it->msg.seq)
 		s->pos = it->msg.seq;
 	srv->stats.acks++;

@@ -246,20 +246,18 @@ hub_live(const chat_sub *s)
 static chat_frame *
 hub_message_frame(const chat_message *m)
 {
-	size_t		olen,
-				flen;
-	char	   *obj = proto_message_object(m, &olen);
-	char	   *frame;
+	proto_text	obj = proto_message_object(m);
+	proto_text	frame;
 	chat_frame *f;
 
-	if (obj == NULL)
+	if (obj.ptr == NULL)
 		return NULL;
-	frame = proto_message_frame(obj, olen, &flen);
-	free(obj);
-	if (frame == NULL)
+	frame = proto_message_frame(obj.ptr, obj.len);
+	free(obj.ptr);
+	if (frame.ptr == NULL)
 		return NULL;
-	f = frame_text(frame, flen);
-	free(frame);
+	f = frame_text(frame.ptr, frame.len);
+	free(frame.ptr);
 	return f;
 }
 
@@ -500,16 +498,19 @@ hub_broadcast_frame(chat_room *room, chat_frame *f,
 	}
 }
 
-/* hub_broadcast_json sends one event to every connection in room. */
+/*
+ * hub_broadcast_json sends one encoded event to every connection in room;
+ * the caller keeps json.
+ */
 void
-hub_broadcast_json(chat_room *room, const char *json, size_t len,
+hub_broadcast_json(chat_room *room, proto_text json,
 				   const chat_user *except_user)
 {
 	chat_frame *f;
 
-	if (json == NULL || room == NULL)
+	if (json.ptr == NULL || room == NULL)
 		return;
-	f = frame_text(json, len);
+	f = frame_text(json.ptr, json.len);
 	hub_broadcast_frame(room, f, except_user, 0);
 	if (f)
 		frame_unref(f);
@@ -529,8 +530,7 @@ hub_member_joined(chat_server *srv, const char *channel_id,
 	for (size_t i = 0; i < u->n_conns; i++)
 	{
 		chat_conn  *c = u->conns[i];
-		size_t		len;
-		char	   *json;
+		proto_text	json;
 
 		if (c->state != CONN_WS || hub_find_sub(c, channel_id))
 			continue;
@@ -543,8 +543,8 @@ hub_member_joined(chat_server *srv, const char *channel_id,
 		}
 		if (hub_subscribe(c, channel_id, info.last_seq, info.last_change) == NULL)
 			continue;
-		json = proto_joined(&info, &len);
-		conn_send_owned(c, json, len);
+		json = proto_joined(&info);
+		conn_send_owned(c, json);
 	}
 	if (have)
 		chat_channel_info_clear(&info);
@@ -560,8 +560,7 @@ hub_join_now(chat_conn *c, const char *channel_id)
 	chat_server *srv = c->srv;
 	chat_channel_info info;
 	chat_sub   *s = NULL;
-	size_t		len;
-	char	   *json;
+	proto_text	json;
 
 	if (c->user == NULL ||
 		srv->store.channel_for_user(srv->store.ctx, channel_id, c->user->id,
@@ -570,8 +569,8 @@ hub_join_now(chat_conn *c, const char *channel_id)
 	s = hub_subscribe(c, channel_id, info.last_seq, info.last_change);
 	if (s)
 	{
-		json = proto_joined(&info, &len);
-		conn_send_owned(c, json, len);
+		json = proto_joined(&info);
+		conn_send_owned(c, json);
 	}
 	chat_channel_info_clear(&info);
 	return s;
@@ -589,15 +588,14 @@ hub_member_left(chat_server *srv, const char *channel_id,
 	{
 		chat_conn  *c = u->conns[i];
 		chat_sub   *s = hub_find_sub(c, channel_id);
-		size_t		len;
-		char	   *json;
+		proto_text	json;
 
 		if (s == NULL)
 			continue;
 		/* stop delivery first: nothing of the channel may follow "left" */
 		hub_unsubscribe(c, s);
-		json = proto_left(channel_id, &len);
-		conn_send_owned(c, json, len);
+		json = proto_left(channel_id);
+		conn_send_owned(c, json);
 	}
 }
 
@@ -612,9 +610,8 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 {
 	chat_room  *r = hub_room(srv, channel_id, false);
 	chat_message *msgs = NULL;
-	size_t		n = 0,
-				len;
-	char	   *json;
+	size_t		n = 0;
+	proto_text	json;
 	chat_frame *f;
 
 	if (r == NULL || seq < 1)
@@ -628,12 +625,12 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 	if (msgs[0].change_seq > r->change_seen)
 		r->change_seen = msgs[0].change_seq;
 	if (kind == CHAT_EV_DELETE)
-		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL, &len);
+		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL);
 	else if (kind == CHAT_EV_REACTION)
-		json = proto_reaction(&msgs[0], NULL, &len);
+		json = proto_reaction(&msgs[0], NULL);
 	else
-		json = proto_message_updated(&msgs[0], NULL, &len);
-	f = json ? frame_text(json, len) : NULL;
+		json = proto_message_updated(&msgs[0], NULL);
+	f = json.ptr ? frame_text(json.ptr, json.len) : NULL;
 	if (f)
 	{
 		uint64_t	mark = ++srv->broadcast_mark;
@@ -649,7 +646,7 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 		hub_broadcast_frame(r, f, NULL, mark);
 		frame_unref(f);
 	}
-	free(json);
+	free(json.ptr);
 	chat_messages_free(msgs, n);
 }
 
@@ -658,14 +655,13 @@ hub_read_moved(chat_server *srv, const char *channel_id, int64_t seq,
 			   const char *user_id)
 {
 	chat_room  *r = hub_room(srv, channel_id, false);
-	size_t		len;
-	char	   *json;
+	proto_text	json;
 
 	if (r == NULL)
 		return;
-	json = proto_read(channel_id, user_id, seq, NULL, &len);
-	hub_broadcast_json(r, json, len, NULL);
-	free(json);
+	json = proto_read(channel_id, user_id, seq, NULL);
+	hub_broadcast_json(r, json, NULL);
+	free(json.ptr);
 }
 
 /*

@@ -88,8 +88,8 @@ extern void hub_deliver_committed(chat_server *srv, const chat_message *m,
 								  chat_conn *except);
 extern void hub_broadcast_frame(chat_room *room, chat_frame *f,
 								const chat_user *except_user, uint64_t mark);
-extern void hub_broadcast_json(chat_room *room, const char *json,
-							   size_t len, const chat_user *except_user);
+extern void hub_broadcast_json(chat_room *room, proto_text json,
+							   const chat_user *except_user);
 extern void hub_member_joined(chat_server *srv, const char *channel_id,
 							  const char *user_id);
 extern void hub_member_left(chat_server *srv, const char *channel_id,

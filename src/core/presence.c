@@ -18,9 +18,8 @@ static void
 broadcast_local(chat_server *srv, const char *user_id, bool online)
 {
 	chat_uuid  *ids = NULL;
-	size_t		n = 0,
-				len;
-	char	   *json;
+	size_t		n = 0;
+	proto_text	json;
 	chat_frame *f;
 	const chat_user *self = hub_user(srv, user_id, false);
 
@@ -28,8 +27,8 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 		srv->store.user_channel_ids(srv->store.ctx, user_id, &ids, &n) !=
 		CHAT_OK)
 		return;
-	json = proto_presence(user_id, online, &len);
-	f = json ? frame_text(json, len) : NULL;
+	json = proto_presence(user_id, online);
+	f = json.ptr ? frame_text(json.ptr, json.len) : NULL;
 	if (f)
 	{
 		/*
@@ -42,7 +41,7 @@ broadcast_local(chat_server *srv, const char *user_id, bool online)
 			hub_broadcast_frame(hub_room(srv, ids[i], false), f, self, mark);
 		frame_unref(f);
 	}
-	free(json);
+	free(json.ptr);
 	free(ids);
 }
 

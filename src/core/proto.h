@@ -103,25 +103,34 @@ extern proto_status proto_decode(const char *buf, size_t len,
 extern void proto_cmd_free(chat_cmd *cmd);
 
 /*
- * Encoders return a malloc'd, NUL-terminated compact JSON text and store its
- * length in *len; NULL only when out of memory.  ref is the compact JSON of
- * the request's ref ("" or NULL for none), as proto_decode stored it, and is
- * echoed verbatim.  Uuids and timestamps given as "" become null; a NULL
+ * An encoded frame: malloc'd, NUL-terminated compact JSON text and its
+ * length, returned together so that a caller never reads a length that the
+ * same call has not set yet.  ptr is NULL only when out of memory (len is
+ * then 0); the caller frees ptr.
+ */
+typedef struct proto_text
+{
+	char	   *ptr;
+	size_t		len;
+} proto_text;
+
+/*
+ * Encoders return a proto_text.  ref is the compact JSON of the request's
+ * ref ("" or NULL for none), as proto_decode stored it, and is echoed
+ * verbatim.  Uuids and timestamps given as "" become null; a NULL
  * text (name, senderId) becomes null.  m->attachments is spliced in as raw
  * JSON (it comes from our database), with whitespace outside strings
  * dropped; text whose brackets do not balance becomes null.  Invalid UTF-8
  * in any string becomes U+FFFD, so frames are always valid UTF-8.
  */
-extern char *proto_message_object(const chat_message *m, size_t *len);
+extern proto_text proto_message_object(const chat_message *m);
 
 /* {"type":"message","message":M} from an already encoded M */
-extern char *proto_message_frame(const char *m_json, size_t m_len,
-								 size_t *len);
-extern char *proto_ack(const chat_message *m, bool duplicate,
-					   const char *ref, size_t *len);
-extern char *proto_error(const char *code, const char *message,
-						 const char *client_id, const char *ref,
-						 size_t *len);
+extern proto_text proto_message_frame(const char *m_json, size_t m_len);
+extern proto_text proto_ack(const chat_message *m, bool duplicate,
+							const char *ref);
+extern proto_text proto_error(const char *code, const char *message,
+							  const char *client_id, const char *ref);
 
 /* The server's limits a client should know, announced in ready. */
 typedef struct proto_limits
@@ -145,41 +154,38 @@ typedef struct proto_limits
  */
 extern int	proto_frame_cost(chat_cmd_type t);
 
-extern char *proto_ready(const char *user_id, const char *connection_id,
-						 const proto_limits *limits,
-						 const chat_channel_info *channels, size_t n,
-						 size_t *len);
-extern char *proto_synced(const char *channel_id, int64_t last_seq,
-						  int64_t last_change, bool has_more,
-						  const char *ref, size_t *len);
-extern char *proto_history(const char *channel_id,
-						   const chat_message *newest_first, size_t n,
-						   bool has_more, const char *ref, size_t *len);
-extern char *proto_typing(const char *channel_id, const char *user_id,
-						  int expires_in_ms, size_t *len);
-extern char *proto_typing_stopped(const char *channel_id,
-								  const char *user_id, size_t *len);
-extern char *proto_read(const char *channel_id, const char *user_id,
-						int64_t seq, const char *ref, size_t *len);
-extern char *proto_presence(const char *user_id, bool online, size_t *len);
-extern char *proto_presence_state(const char *channel_id,
-								  char *const *online, size_t n,
-								  const char *ref, size_t *len);
-extern char *proto_message_updated(const chat_message *m, const char *ref,
-								   size_t *len);
-extern char *proto_message_deleted(const char *channel_id,
-								   const char *message_id, int64_t seq,
-								   const char *ref, size_t *len);
-extern char *proto_joined(const chat_channel_info *c, size_t *len);
-extern char *proto_left(const char *channel_id, size_t *len);
-extern char *proto_pong(const char *ref, size_t *len);
+extern proto_text proto_ready(const char *user_id, const char *connection_id,
+							  const proto_limits *limits,
+							  const chat_channel_info *channels, size_t n);
+extern proto_text proto_synced(const char *channel_id, int64_t last_seq,
+							   int64_t last_change, bool has_more,
+							   const char *ref);
+extern proto_text proto_history(const char *channel_id,
+								const chat_message *newest_first, size_t n,
+								bool has_more, const char *ref);
+extern proto_text proto_typing(const char *channel_id, const char *user_id,
+							   int expires_in_ms);
+extern proto_text proto_typing_stopped(const char *channel_id,
+									   const char *user_id);
+extern proto_text proto_read(const char *channel_id, const char *user_id,
+							 int64_t seq, const char *ref);
+extern proto_text proto_presence(const char *user_id, bool online);
+extern proto_text proto_presence_state(const char *channel_id,
+									   char *const *online, size_t n,
+									   const char *ref);
+extern proto_text proto_message_updated(const chat_message *m, const char *ref);
+extern proto_text proto_message_deleted(const char *channel_id,
+										const char *message_id, int64_t seq,
+										const char *ref);
+extern proto_text proto_joined(const chat_channel_info *c);
+extern proto_text proto_left(const char *channel_id);
+extern proto_text proto_pong(const char *ref);
 
 /* {"type":"reaction","channelId","messageId","seq","reactions":[..]} */
-extern char *proto_reaction(const chat_message *m, const char *ref,
-							size_t *len);
+extern proto_text proto_reaction(const chat_message *m, const char *ref);
 
 /* {"type":"search","results":[..],"hasMore"}: the answer to search */
-extern char *proto_search(const chat_search_hit *hits, size_t n,
-						  bool has_more, const char *ref, size_t *len);
+extern proto_text proto_search(const chat_search_hit *hits, size_t n,
+							   bool has_more, const char *ref);
 
 #endif							/* CHAT_PROTO_H */

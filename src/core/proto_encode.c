@@ -94,12 +94,24 @@ frame_start(jsonw *w, const char *type, size_t hint)
 	jsonw_raw(w, "\"", 1);
 }
 
+/* text_of hands the finished text of w out. */
+static proto_text
+text_of(jsonw *w)
+{
+	proto_text	t;
+
+	t.ptr = jsonw_finish(w, &t.len);
+	if (t.ptr == NULL)
+		t.len = 0;
+	return t;
+}
+
 /*
  * frame_end appends the request's ref, when there is one, closes the frame
  * and hands its text out.
  */
-static char *
-frame_end(jsonw *w, const char *ref, size_t *len)
+static proto_text
+frame_end(jsonw *w, const char *ref)
 {
 	if (ref != NULL && ref[0] != '\0')
 	{
@@ -107,7 +119,7 @@ frame_end(jsonw *w, const char *ref, size_t *len)
 		jsonw_lit(w, ref);
 	}
 	jsonw_raw(w, "}", 1);
-	return jsonw_finish(w, len);
+	return text_of(w);
 }
 
 /*
@@ -187,48 +199,46 @@ put_channel(jsonw *w, const chat_channel_info *c)
  * proto_message_object encodes M alone, once per message; the frames that
  * carry it are built around this text.
  */
-char	   *
-proto_message_object(const chat_message *m, size_t *len)
+proto_text
+proto_message_object(const chat_message *m)
 {
 	jsonw		w;
 
 	jsonw_init(&w, message_size(m));
 	put_message(&w, m);
-	return jsonw_finish(&w, len);
+	return text_of(&w);
 }
 
 /*
  * proto_message_frame wraps an encoded M: {"type":"message","message":M}.
  * This is the per-message broadcast frame, so it is a plain concatenation.
  */
-char	   *
-proto_message_frame(const char *m_json, size_t m_len, size_t *len)
+proto_text
+proto_message_frame(const char *m_json, size_t m_len)
 {
 	size_t		head = sizeof(MESSAGE_FRAME_HEAD) - 1;
 	size_t		n = head + m_len + 1;
-	char	   *out;
+	proto_text	t = {NULL, 0};
 
 	if (m_json == NULL || m_len > SIZE_MAX - head - 2)
-		return NULL;
-	out = malloc(n + 1);
-	if (out == NULL)
-		return NULL;
-	memcpy(out, MESSAGE_FRAME_HEAD, head);
-	memcpy(out + head, m_json, m_len);
-	out[n - 1] = '}';
-	out[n] = '\0';
-	if (len)
-		*len = n;
-	return out;
+		return t;
+	t.ptr = malloc(n + 1);
+	if (t.ptr == NULL)
+		return t;
+	memcpy(t.ptr, MESSAGE_FRAME_HEAD, head);
+	memcpy(t.ptr + head, m_json, m_len);
+	t.ptr[n - 1] = '}';
+	t.ptr[n] = '\0';
+	t.len = n;
+	return t;
 }
 
 /*
  * proto_ack: {"type":"ack","clientId","serverId","channelId","seq",
  * "createdAt","duplicate"} for the sender's connection.
  */
-char	   *
-proto_ack(const chat_message *m, bool duplicate, const char *ref,
-		  size_t *len)
+proto_text
+proto_ack(const chat_message *m, bool duplicate, const char *ref)
 {
 	jsonw		w;
 
@@ -239,16 +249,16 @@ proto_ack(const chat_message *m, bool duplicate, const char *ref,
 	put_int(&w, "seq", m->seq);
 	put_fixed(&w, "createdAt", m->created_at, sizeof(m->created_at));
 	put_bool(&w, "duplicate", duplicate);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_error: {"type":"error","code","message"}, plus clientId when the
  * request had one, plus its ref.
  */
-char	   *
+proto_text
 proto_error(const char *code, const char *message, const char *client_id,
-			const char *ref, size_t *len)
+			const char *ref)
 {
 	jsonw		w;
 
@@ -257,7 +267,7 @@ proto_error(const char *code, const char *message, const char *client_id,
 	put_text(&w, "message", message ? message : "");
 	if (client_id != NULL && client_id[0] != '\0')
 		put_text(&w, "clientId", client_id);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
@@ -300,10 +310,10 @@ proto_frame_cost(chat_cmd_type t)
  * proto_ready: the first frame of a connection, with every channel of the
  * user.
  */
-char	   *
+proto_text
 proto_ready(const char *user_id, const char *connection_id,
 			const proto_limits *limits, const chat_channel_info *channels,
-			size_t n, size_t *len)
+			size_t n)
 {
 	jsonw		w;
 	size_t		i;
@@ -341,43 +351,43 @@ proto_ready(const char *user_id, const char *connection_id,
 		put_channel(&w, &channels[i]);
 	}
 	jsonw_raw(&w, "]", 1);
-	return frame_end(&w, NULL, len);
+	return frame_end(&w, NULL);
 }
 
 /*
  * proto_joined: {"type":"joined","channel":{...as in ready}}.
  */
-char	   *
-proto_joined(const chat_channel_info *c, size_t *len)
+proto_text
+proto_joined(const chat_channel_info *c)
 {
 	jsonw		w;
 
 	frame_start(&w, "joined", 512);
 	jsonw_field(&w, "channel");
 	put_channel(&w, c);
-	return frame_end(&w, NULL, len);
+	return frame_end(&w, NULL);
 }
 
 /*
  * proto_left: {"type":"left","channelId"}.
  */
-char	   *
-proto_left(const char *channel_id, size_t *len)
+proto_text
+proto_left(const char *channel_id)
 {
 	jsonw		w;
 
 	frame_start(&w, "left", 96);
 	put_opt(&w, "channelId", channel_id);
-	return frame_end(&w, NULL, len);
+	return frame_end(&w, NULL);
 }
 
 /*
  * proto_synced: the end of one channel's sync,
  * {"type":"synced","channelId","lastSeq","lastChange","hasMore"}.
  */
-char	   *
+proto_text
 proto_synced(const char *channel_id, int64_t last_seq, int64_t last_change,
-			 bool has_more, const char *ref, size_t *len)
+			 bool has_more, const char *ref)
 {
 	jsonw		w;
 
@@ -386,16 +396,16 @@ proto_synced(const char *channel_id, int64_t last_seq, int64_t last_change,
 	put_int(&w, "lastSeq", last_seq);
 	put_int(&w, "lastChange", last_change);
 	put_bool(&w, "hasMore", has_more);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_history: {"type":"history","channelId","messages":[M newest first],
  * "hasMore"}.
  */
-char	   *
+proto_text
 proto_history(const char *channel_id, const chat_message *newest_first,
-			  size_t n, bool has_more, const char *ref, size_t *len)
+			  size_t n, bool has_more, const char *ref)
 {
 	jsonw		w;
 	size_t		hint = 256;
@@ -415,15 +425,14 @@ proto_history(const char *channel_id, const chat_message *newest_first,
 	}
 	jsonw_raw(&w, "]", 1);
 	put_bool(&w, "hasMore", has_more);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_typing: {"type":"typing","channelId","userId","expiresInMs"}.
  */
-char	   *
-proto_typing(const char *channel_id, const char *user_id, int expires_in_ms,
-			 size_t *len)
+proto_text
+proto_typing(const char *channel_id, const char *user_id, int expires_in_ms)
 {
 	jsonw		w;
 
@@ -431,30 +440,29 @@ proto_typing(const char *channel_id, const char *user_id, int expires_in_ms,
 	put_opt(&w, "channelId", channel_id);
 	put_text(&w, "userId", user_id);
 	put_int(&w, "expiresInMs", expires_in_ms);
-	return frame_end(&w, NULL, len);
+	return frame_end(&w, NULL);
 }
 
 /*
  * proto_typing_stopped: {"type":"typing_stopped","channelId","userId"}.
  */
-char	   *
-proto_typing_stopped(const char *channel_id, const char *user_id,
-					 size_t *len)
+proto_text
+proto_typing_stopped(const char *channel_id, const char *user_id)
 {
 	jsonw		w;
 
 	frame_start(&w, "typing_stopped", 128);
 	put_opt(&w, "channelId", channel_id);
 	put_text(&w, "userId", user_id);
-	return frame_end(&w, NULL, len);
+	return frame_end(&w, NULL);
 }
 
 /*
  * proto_read: {"type":"read","channelId","userId","seq"}.
  */
-char	   *
+proto_text
 proto_read(const char *channel_id, const char *user_id, int64_t seq,
-		   const char *ref, size_t *len)
+		   const char *ref)
 {
 	jsonw		w;
 
@@ -462,29 +470,29 @@ proto_read(const char *channel_id, const char *user_id, int64_t seq,
 	put_opt(&w, "channelId", channel_id);
 	put_text(&w, "userId", user_id);
 	put_int(&w, "seq", seq);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_presence: {"type":"presence","userId","status":"online"|"offline"}.
  */
-char	   *
-proto_presence(const char *user_id, bool online, size_t *len)
+proto_text
+proto_presence(const char *user_id, bool online)
 {
 	jsonw		w;
 
 	frame_start(&w, "presence", 128);
 	put_text(&w, "userId", user_id);
 	put_text(&w, "status", online ? "online" : "offline");
-	return frame_end(&w, NULL, len);
+	return frame_end(&w, NULL);
 }
 
 /*
  * proto_presence_state: {"type":"presence_state","channelId","online":[..]}.
  */
-char	   *
+proto_text
 proto_presence_state(const char *channel_id, char *const *online, size_t n,
-					 const char *ref, size_t *len)
+					 const char *ref)
 {
 	jsonw		w;
 
@@ -492,30 +500,30 @@ proto_presence_state(const char *channel_id, char *const *online, size_t n,
 	put_opt(&w, "channelId", channel_id);
 	jsonw_field(&w, "online");
 	jsonw_string_array(&w, online, n);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_message_updated: {"type":"message_updated","message":M}.
  */
-char	   *
-proto_message_updated(const chat_message *m, const char *ref, size_t *len)
+proto_text
+proto_message_updated(const chat_message *m, const char *ref)
 {
 	jsonw		w;
 
 	frame_start(&w, "message_updated", message_size(m) + 64);
 	jsonw_field(&w, "message");
 	put_message(&w, m);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_message_deleted:
  * {"type":"message_deleted","channelId","messageId","seq"}.
  */
-char	   *
+proto_text
 proto_message_deleted(const char *channel_id, const char *message_id,
-					  int64_t seq, const char *ref, size_t *len)
+					  int64_t seq, const char *ref)
 {
 	jsonw		w;
 
@@ -523,19 +531,19 @@ proto_message_deleted(const char *channel_id, const char *message_id,
 	put_opt(&w, "channelId", channel_id);
 	put_opt(&w, "messageId", message_id);
 	put_int(&w, "seq", seq);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
  * proto_pong: {"type":"pong"}, the answer to ping.
  */
-char	   *
-proto_pong(const char *ref, size_t *len)
+proto_text
+proto_pong(const char *ref)
 {
 	jsonw		w;
 
 	frame_start(&w, "pong", 64);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
@@ -543,8 +551,8 @@ proto_pong(const char *ref, size_t *len)
  * "reactions":[{"emoji","count","users"}]}, the message's reactions now
  * ([] when none are left).
  */
-char	   *
-proto_reaction(const chat_message *m, const char *ref, size_t *len)
+proto_text
+proto_reaction(const chat_message *m, const char *ref)
 {
 	jsonw		w;
 
@@ -557,7 +565,7 @@ proto_reaction(const chat_message *m, const char *ref, size_t *len)
 		jsonw_raw(&w, "[]", 2);
 	else
 		(void) jsonw_json(&w, m->reactions);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }
 
 /*
@@ -565,9 +573,9 @@ proto_reaction(const chat_message *m, const char *ref, size_t *len)
  * "seq","senderId","content","headline","createdAt","editedAt"}],
  * "hasMore"}, newest first.
  */
-char	   *
+proto_text
 proto_search(const chat_search_hit *hits, size_t n, bool has_more,
-			 const char *ref, size_t *len)
+			 const char *ref)
 {
 	jsonw		w;
 	size_t		guess = 128;
@@ -598,5 +606,5 @@ proto_search(const chat_search_hit *hits, size_t n, bool has_more,
 	}
 	jsonw_raw(&w, "]", 1);
 	put_bool(&w, "hasMore", has_more);
-	return frame_end(&w, ref, len);
+	return frame_end(&w, ref);
 }

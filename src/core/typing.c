@@ -35,16 +35,15 @@ broadcast_local(chat_server *srv, const char *channel_id, const char *user_id,
 				int expires_ms)
 {
 	chat_room  *r = hub_room(srv, channel_id, false);
-	size_t		len;
-	char	   *json;
+	proto_text	json;
 
 	if (r == NULL)
 		return;
 	json = expires_ms > 0 ?
-		proto_typing(channel_id, user_id, expires_ms, &len) :
-		proto_typing_stopped(channel_id, user_id, &len);
-	hub_broadcast_json(r, json, len, hub_user(srv, user_id, false));
-	free(json);
+		proto_typing(channel_id, user_id, expires_ms) :
+		proto_typing_stopped(channel_id, user_id);
+	hub_broadcast_json(r, json, hub_user(srv, user_id, false));
+	free(json.ptr);
 }
 
 static void

@@ -161,9 +161,8 @@ send_ready(chat_conn *c, const char *user_id, bool resume)
 {
 	chat_server *srv = c->srv;
 	chat_channel_info *chs = NULL;
-	size_t		n = 0,
-				len;
-	char	   *json;
+	size_t		n = 0;
+	proto_text	json;
 	proto_limits limits;
 
 	if (srv->store.user_channels(srv->store.ctx, user_id, &chs, &n) != CHAT_OK)
@@ -183,9 +182,9 @@ send_ready(chat_conn *c, const char *user_id, bool resume)
 	limits.rate_burst = srv->cfg.rate_burst;
 	limits.user_rate_limit = srv->cfg.user_rate_limit;
 	limits.user_rate_burst = srv->cfg.user_rate_burst;
-	json = proto_ready(user_id, c->id, &limits, chs, n, &len);
+	json = proto_ready(user_id, c->id, &limits, chs, n);
 	chat_channels_free(chs, n);
-	conn_send_owned(c, json, len);
+	conn_send_owned(c, json);
 	return true;
 }
 

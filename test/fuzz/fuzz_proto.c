@@ -65,11 +65,11 @@ parse_frame(char *text, size_t len)
 	return v;
 }
 
-/* check_frame parses and drops an encoder's output; frees text. */
+/* check_frame parses and drops an encoder's output; frees its text. */
 static void
-check_frame(char *text, size_t len, const char *ref)
+check_frame(proto_text t, const char *ref)
 {
-	json_t	   *v = parse_frame(text, len);
+	json_t	   *v = parse_frame(t.ptr, t.len);
 
 	if (ref != NULL && ref[0] != '\0')
 	{
@@ -81,7 +81,7 @@ check_frame(char *text, size_t len, const char *ref)
 		json_decref(want);
 	}
 	json_decref(v);
-	free(text);
+	free(t.ptr);
 }
 
 /* string_is: member key of v is a JSON string equal to s[0..n). */
@@ -190,10 +190,8 @@ static void
 check_message(const chat_cmd *cmd)
 {
 	chat_message m;
-	size_t		len,
-				flen;
-	char	   *obj,
-			   *frame;
+	proto_text	obj,
+				frame;
 	json_t	   *v,
 			   *msg;
 
@@ -210,10 +208,10 @@ check_message(const chat_cmd *cmd)
 	m.attachments = cmd->attachments;
 	strcpy(m.created_at, "2024-01-01T00:00:00.000000Z");
 
-	obj = proto_message_object(&m, &len);
-	FZ_CHECK(obj != NULL);
-	frame = proto_message_frame(obj, len, &flen);
-	v = parse_frame(frame, flen);
+	obj = proto_message_object(&m);
+	FZ_CHECK(obj.ptr != NULL);
+	frame = proto_message_frame(obj.ptr, obj.len);
+	v = parse_frame(frame.ptr, frame.len);
 	msg = json_object_get(v, "message");
 	FZ_CHECK(string_is(msg, "content", cmd->content, cmd->content_len));
 	if (cmd->attachments != NULL)
@@ -226,13 +224,13 @@ check_message(const chat_cmd *cmd)
 	else
 		FZ_CHECK(json_is_null(json_object_get(msg, "attachments")));
 	json_decref(v);
-	free(frame);
-	free(obj);
+	free(frame.ptr);
+	free(obj.ptr);
 
-	check_frame(proto_ack(&m, cmd->content_len % 2, cmd->ref, &len), len,
+	check_frame(proto_ack(&m, cmd->content_len % 2, cmd->ref),
 				cmd->ref);
-	check_frame(proto_message_updated(&m, cmd->ref, &len), len, cmd->ref);
-	check_frame(proto_history(m.channel_id, &m, 1, true, cmd->ref, &len), len,
+	check_frame(proto_message_updated(&m, cmd->ref), cmd->ref);
+	check_frame(proto_history(m.channel_id, &m, 1, true, cmd->ref),
 				cmd->ref);
 }
 
@@ -245,7 +243,6 @@ encode_decoded(const chat_cmd *cmd)
 	const char *ref = cmd->ref;
 	char	   *online[2] = {(char *) "fuzz-user", cmd->token};
 	chat_channel_info ch;
-	size_t		len;
 	proto_limits limits = {1000, 3000, 500, 4096, 30, 100, false};
 
 	switch (cmd->type)
@@ -258,36 +255,30 @@ encode_decoded(const chat_cmd *cmd)
 			for (size_t i = 0; i < cmd->n_sync; i++)
 				check_frame(proto_synced(cmd->sync[i].channel_id,
 										 cmd->sync[i].last_seq,
-										 cmd->sync[i].last_change, i % 2, ref,
-										 &len), len, ref);
+										 cmd->sync[i].last_change, i % 2, ref), ref);
 			break;
 		case CMD_HISTORY:
-			check_frame(proto_history(cmd->channel_id, NULL, 0, false, ref,
-									  &len), len, ref);
+			check_frame(proto_history(cmd->channel_id, NULL, 0, false, ref), ref);
 			break;
 		case CMD_TYPING:
-			check_frame(proto_typing(cmd->channel_id, "u", 3000, &len), len,
+			check_frame(proto_typing(cmd->channel_id, "u", 3000),
 						NULL);
-			check_frame(proto_typing_stopped(cmd->channel_id, "u", &len), len,
+			check_frame(proto_typing_stopped(cmd->channel_id, "u"),
 						NULL);
 			break;
 		case CMD_READ:
-			check_frame(proto_read(cmd->channel_id, "u", cmd->seq, ref, &len),
-						len, ref);
+			check_frame(proto_read(cmd->channel_id, "u", cmd->seq, ref), ref);
 			break;
 		case CMD_PRESENCE:
-			check_frame(proto_presence_state(cmd->channel_id, online, 1, ref,
-											 &len), len, ref);
+			check_frame(proto_presence_state(cmd->channel_id, online, 1, ref), ref);
 			break;
 		case CMD_DELETE:
-			check_frame(proto_message_deleted(uuid_a, cmd->message_id, 7, ref,
-											  &len), len, ref);
+			check_frame(proto_message_deleted(uuid_a, cmd->message_id, 7, ref), ref);
 			break;
 		case CMD_REFRESH:
 			/* the token is just an arbitrary UTF-8 string to the encoders */
-			check_frame(proto_presence_state(uuid_a, online, 2, ref, &len),
-						len, ref);
-			check_frame(proto_presence(cmd->token, true, &len), len, NULL);
+			check_frame(proto_presence_state(uuid_a, online, 2, ref), ref);
+			check_frame(proto_presence(cmd->token, true), NULL);
 			memset(&ch, 0, sizeof(ch));
 			strcpy(ch.id, uuid_a);
 			strcpy(ch.type, "group");
@@ -295,12 +286,11 @@ encode_decoded(const chat_cmd *cmd)
 			ch.name = cmd->token;
 			ch.online = online;
 			ch.n_online = 2;
-			check_frame(proto_ready(cmd->token, "1-1", &limits, &ch, 1, &len),
-						len, NULL);
-			check_frame(proto_joined(&ch, &len), len, NULL);
+			check_frame(proto_ready(cmd->token, "1-1", &limits, &ch, 1), NULL);
+			check_frame(proto_joined(&ch), NULL);
 			break;
 		case CMD_PING:
-			check_frame(proto_pong(ref, &len), len, ref);
+			check_frame(proto_pong(ref), ref);
 			break;
 		case CMD_SEARCH:
 			{
@@ -312,7 +302,7 @@ encode_decoded(const chat_cmd *cmd)
 				h.sender_id = cmd->query;
 				h.content = cmd->query;
 				h.headline = cmd->query;
-				check_frame(proto_search(&h, 1, false, ref, &len), len, ref);
+				check_frame(proto_search(&h, 1, false, ref), ref);
 			}
 			break;
 		case CMD_REACT:
@@ -324,7 +314,7 @@ encode_decoded(const chat_cmd *cmd)
 				strcpy(m.id, cmd->message_id);
 				strcpy(m.channel_id, uuid_a);
 				m.seq = 1;
-				check_frame(proto_reaction(&m, ref, &len), len, ref);
+				check_frame(proto_reaction(&m, ref), ref);
 			}
 			break;
 	}
@@ -339,26 +329,25 @@ static void
 encode_raw(const uint8_t *data, size_t size)
 {
 	char	   *s = malloc(size + 1);
-	char	   *text;
-	size_t		n,
-				len;
+	proto_text	text;
+	size_t		n;
 	json_t	   *v;
 	char	   *online[1];
 
 	memcpy(s, data, size);
 	s[size] = '\0';
 	n = strlen(s);
-	text = proto_error("bad_request", s, NULL, NULL, &len);
-	v = parse_frame(text, len);
+	text = proto_error("bad_request", s, NULL, NULL);
+	v = parse_frame(text.ptr, text.len);
 	if (fz_utf8_valid(s, n))
 		FZ_CHECK(string_is(v, "message", s, n));
 	json_decref(v);
-	free(text);
+	free(text.ptr);
 	online[0] = s;
-	check_frame(proto_presence_state(uuid_a, online, 1, NULL, &len), len,
+	check_frame(proto_presence_state(uuid_a, online, 1, NULL),
 				NULL);
-	check_frame(proto_typing(uuid_a, s, 1, &len), len, NULL);
-	check_frame(proto_left(s, &len), len, NULL);
+	check_frame(proto_typing(uuid_a, s, 1), NULL);
+	check_frame(proto_left(s), NULL);
 	free(s);
 }
 
@@ -368,7 +357,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chat_cmd	cmd;
 	char		err[160];
 	proto_status st;
-	size_t		len;
 
 	memset(err, 'x', sizeof(err));
 	st = proto_decode((const char *) data, size, MAX_CONTENT, &cmd, err,
@@ -386,8 +374,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* what handlers.c sends back: the error with ref and clientId */
 		FZ_CHECK(err[0] != '\0');
 		FZ_CHECK(cmd.client_id[0] == '\0' || uuid_canonical(cmd.client_id));
-		check_frame(proto_error("bad_request", err, cmd.client_id, cmd.ref,
-								&len), len, cmd.ref);
+		check_frame(proto_error("bad_request", err, cmd.client_id, cmd.ref), cmd.ref);
 	}
 	proto_cmd_free(&cmd);
 	proto_cmd_free(&cmd);		/* documented as harmless */

@@ -22,6 +22,17 @@
 static char err[256];
 
 /*
+ * take hands an encoder's text out as the tests read it: the pointer, with
+ * its length stored in *len.
+ */
+static inline char *
+take(proto_text t, size_t *len)
+{
+	*len = t.len;
+	return t.ptr;
+}
+
+/*
  * dec decodes a NUL-terminated frame with the default content limit.
  */
 static inline proto_status

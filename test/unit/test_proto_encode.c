@@ -36,7 +36,7 @@ test_encode_message_object(void)
 	json_t	   *att;
 
 	sample_message(&m);
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	check_keys(j, 12);
 	CHECK_STR(jstr(j, "id"), U3);
 	CHECK_STR(jstr(j, "channelId"), U2);
@@ -70,7 +70,7 @@ test_encode_message_exact(void)
 	strcpy(m.deleted_at, "2024-05-01T12:02:00Z");
 	free(m.content);
 	m.content = strdup("");
-	s = proto_message_object(&m, &len);
+	s = take(proto_message_object(&m), &len);
 	CHECK_STR(s, "{\"id\":\"" U3 "\",\"channelId\":\"" U2 "\",\"seq\":43,"
 			  "\"senderId\":\"al\\\"ice\",\"clientId\":\"" U1 "\","
 			  "\"content\":\"\",\"kind\":\"text\",\"replyTo\":\"" U1 "\","
@@ -93,7 +93,7 @@ test_encode_utf8_and_escapes(void)
 	json_t	   *j;
 
 	sample_message(&m);
-	s = proto_message_object(&m, &len);
+	s = take(proto_message_object(&m), &len);
 	/* non-ASCII stays raw; control characters are escaped */
 	CHECK(s != NULL && strstr(s, "h\xc3\xa9llo\\n\\t\\u0001 \xe2\x82\xac "
 							  "\\\\ </b>") != NULL);
@@ -101,7 +101,7 @@ test_encode_utf8_and_escapes(void)
 	/* invalid UTF-8 from the database becomes U+FFFD, output stays valid */
 	free(m.content);
 	m.content = strdup("a\xff" "b\xc0\x80" "c\xed\xa0\x80" "d\xe2\x82");
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	CHECK_STR(jstr(j, "content"), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"
 			  "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "d\xef\xbf\xbd\xef\xbf\xbd");
 	json_decref(j);
@@ -118,7 +118,7 @@ test_encode_message_nulls(void)
 	memset(&m, 0, sizeof(m));
 	strcpy(m.id, U3);
 	strcpy(m.channel_id, U2);
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	check_keys(j, 12);
 	check_null(j, "senderId");
 	check_null(j, "clientId");
@@ -130,17 +130,17 @@ test_encode_message_nulls(void)
 
 	/* attachments text that does not balance is not spliced in */
 	m.attachments = strdup("[{\"a\": \"]\"}");
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	check_null(j, "attachments");
 	json_decref(j);
 	free(m.attachments);
 	m.attachments = strdup("  ");
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	check_null(j, "attachments");
 	json_decref(j);
 	free(m.attachments);
 	m.attachments = strdup("[\"a \\\" ]\" , 1]");
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	CHECK(json_array_size(json_object_get(j, "attachments")) == 2);
 	CHECK_STR(json_string_value(json_array_get(json_object_get(j,
 															   "attachments"),
@@ -160,8 +160,8 @@ test_encode_message_frame(void)
 	json_t	   *j;
 
 	sample_message(&m);
-	obj = proto_message_object(&m, &mlen);
-	frame = proto_message_frame(obj, mlen, &len);
+	obj = take(proto_message_object(&m), &mlen);
+	frame = take(proto_message_frame(obj, mlen), &len);
 	CHECK(frame != NULL && len == strlen("{\"type\":\"message\",\"message\":}")
 		  + mlen);
 	CHECK(strncmp(frame, "{\"type\":\"message\",\"message\":{", 29) == 0);
@@ -184,7 +184,7 @@ test_encode_ack(void)
 	char	   *s;
 
 	sample_message(&m);
-	j = parse(proto_ack(&m, false, "{\"k\":[1]}", &len), &len);
+	j = parse(take(proto_ack(&m, false, "{\"k\":[1]}"), &len), &len);
 	check_keys(j, 8);
 	CHECK_STR(jstr(j, "type"), "ack");
 	CHECK_STR(jstr(j, "clientId"), U1);
@@ -196,7 +196,7 @@ test_encode_ack(void)
 	CHECK(json_integer_value(json_array_get(json_object_get(
 															json_object_get(j, "ref"), "k"), 0)) == 1);
 	json_decref(j);
-	s = proto_ack(&m, true, NULL, &len);
+	s = take(proto_ack(&m, true, NULL), &len);
 	CHECK_STR(s, "{\"type\":\"ack\",\"clientId\":\"" U1 "\",\"serverId\":\""
 			  U3 "\",\"channelId\":\"" U2 "\",\"seq\":43,\"createdAt\":"
 			  "\"2024-05-01T12:00:00.123456Z\",\"duplicate\":true}");
@@ -211,11 +211,11 @@ test_encode_error(void)
 	char	   *s;
 	json_t	   *j;
 
-	s = proto_error("bad_request", "unknown type", NULL, "", &len);
+	s = take(proto_error("bad_request", "unknown type", NULL, ""), &len);
 	CHECK_STR(s, "{\"type\":\"error\",\"code\":\"bad_request\","
 			  "\"message\":\"unknown type\"}");
 	free(s);
-	j = parse(proto_error("too_large", "content is \"big\"", U1, "\"r\"", &len),
+	j = parse(take(proto_error("too_large", "content is \"big\"", U1, "\"r\""), &len),
 			  &len);
 	check_keys(j, 5);
 	CHECK_STR(jstr(j, "code"), "too_large");
@@ -223,7 +223,7 @@ test_encode_error(void)
 	CHECK_STR(jstr(j, "clientId"), U1);
 	CHECK_STR(jstr(j, "ref"), "r");
 	json_decref(j);
-	j = parse(proto_error("internal", NULL, "", "5", &len), &len);
+	j = parse(take(proto_error("internal", NULL, "", "5"), &len), &len);
 	check_keys(j, 4);
 	CHECK_STR(jstr(j, "message"), "");
 	CHECK(jint(j, "ref") == 5);
@@ -291,7 +291,7 @@ test_encode_ready(void)
 
 	sample_channel(&ch[0], "dispatch", 2);
 	sample_channel(&ch[1], NULL, 0);
-	j = parse(proto_ready("alice", "w1-7", &lim, ch, 2, &len), &len);
+	j = parse(take(proto_ready("alice", "w1-7", &lim, ch, 2), &len), &len);
 	check_keys(j, 13);
 	CHECK_STR(jstr(j, "type"), "ready");
 	CHECK_STR(jstr(j, "userId"), "alice");
@@ -317,7 +317,7 @@ test_encode_ready(void)
 	check_channel(json_array_get(arr, 0), "dispatch", 2);
 	check_channel(json_array_get(arr, 1), NULL, 0);
 	json_decref(j);
-	j = parse(proto_ready("u", "c", &small, NULL, 0, &len), &len);
+	j = parse(take(proto_ready("u", "c", &small, NULL, 0), &len), &len);
 	CHECK(json_is_array(json_object_get(j, "channels")) &&
 		  json_array_size(json_object_get(j, "channels")) == 0);
 	CHECK(json_is_true(json_object_get(j, "resume")));
@@ -335,13 +335,13 @@ test_encode_joined_left(void)
 	char	   *s;
 
 	sample_channel(&c, "ops", 1);
-	j = parse(proto_joined(&c, &len), &len);
+	j = parse(take(proto_joined(&c), &len), &len);
 	check_keys(j, 2);
 	CHECK_STR(jstr(j, "type"), "joined");
 	check_channel(json_object_get(j, "channel"), "ops", 1);
 	json_decref(j);
 	chat_channel_info_clear(&c);
-	s = proto_left(U2, &len);
+	s = take(proto_left(U2), &len);
 	CHECK_STR(s, "{\"type\":\"left\",\"channelId\":\"" U2 "\"}");
 	free(s);
 }
@@ -355,7 +355,7 @@ test_encode_synced_history(void)
 	json_t	   *msgs;
 	char	   *s;
 
-	s = proto_synced(U2, 17, 3, true, "\"s\"", &len);
+	s = take(proto_synced(U2, 17, 3, true, "\"s\""), &len);
 	CHECK_STR(s, "{\"type\":\"synced\",\"channelId\":\"" U2 "\","
 			  "\"lastSeq\":17,\"lastChange\":3,\"hasMore\":true,"
 			  "\"ref\":\"s\"}");
@@ -363,7 +363,7 @@ test_encode_synced_history(void)
 	sample_message(&m[0]);
 	sample_message(&m[1]);
 	m[1].seq = 42;
-	j = parse(proto_history(U2, m, 2, false, "3", &len), &len);
+	j = parse(take(proto_history(U2, m, 2, false, "3"), &len), &len);
 	check_keys(j, 5);
 	CHECK_STR(jstr(j, "type"), "history");
 	CHECK_STR(jstr(j, "channelId"), U2);
@@ -375,7 +375,7 @@ test_encode_synced_history(void)
 	CHECK(jint(json_array_get(msgs, 1), "seq") == 42);
 	check_keys(json_array_get(msgs, 1), 12);
 	json_decref(j);
-	s = proto_history(U2, NULL, 0, false, NULL, &len);
+	s = take(proto_history(U2, NULL, 0, false, NULL), &len);
 	CHECK_STR(s, "{\"type\":\"history\",\"channelId\":\"" U2 "\","
 			  "\"messages\":[],\"hasMore\":false}");
 	free(s);
@@ -395,31 +395,30 @@ test_encode_small_frames(void)
 	size_t		len;
 	size_t		i;
 
-	cases[0].got = proto_typing(U2, "bob", 3000, &len);
+	cases[0].got = take(proto_typing(U2, "bob", 3000), &len);
 	cases[0].want = "{\"type\":\"typing\",\"channelId\":\"" U2 "\","
 		"\"userId\":\"bob\",\"expiresInMs\":3000}";
-	cases[1].got = proto_typing_stopped(U2, "bob", &len);
+	cases[1].got = take(proto_typing_stopped(U2, "bob"), &len);
 	cases[1].want = "{\"type\":\"typing_stopped\",\"channelId\":\"" U2 "\","
 		"\"userId\":\"bob\"}";
-	cases[2].got = proto_read(U2, "bob", 9007199254740992LL, "7", &len);
+	cases[2].got = take(proto_read(U2, "bob", 9007199254740992LL, "7"), &len);
 	cases[2].want = "{\"type\":\"read\",\"channelId\":\"" U2 "\","
 		"\"userId\":\"bob\",\"seq\":9007199254740992,\"ref\":7}";
-	cases[3].got = proto_presence("bob", true, &len);
+	cases[3].got = take(proto_presence("bob", true), &len);
 	cases[3].want = "{\"type\":\"presence\",\"userId\":\"bob\","
 		"\"status\":\"online\"}";
-	cases[4].got = proto_presence("bob", false, &len);
+	cases[4].got = take(proto_presence("bob", false), &len);
 	cases[4].want = "{\"type\":\"presence\",\"userId\":\"bob\","
 		"\"status\":\"offline\"}";
-	cases[5].got = proto_presence_state(U2, (char *const *) online, 2, "[1]",
-										&len);
+	cases[5].got = take(proto_presence_state(U2, (char *const *) online, 2, "[1]"), &len);
 	cases[5].want = "{\"type\":\"presence_state\",\"channelId\":\"" U2 "\","
 		"\"online\":[\"bob\",\"\xe6\x97\xa5\xe6\x9c\xac\"],\"ref\":[1]}";
-	cases[6].got = proto_message_deleted(U2, U3, 5, NULL, &len);
+	cases[6].got = take(proto_message_deleted(U2, U3, 5, NULL), &len);
 	cases[6].want = "{\"type\":\"message_deleted\",\"channelId\":\"" U2 "\","
 		"\"messageId\":\"" U3 "\",\"seq\":5}";
-	cases[7].got = proto_pong(NULL, &len);
+	cases[7].got = take(proto_pong(NULL), &len);
 	cases[7].want = "{\"type\":\"pong\"}";
-	cases[8].got = proto_pong("{\"a\":\"b\"}", &len);
+	cases[8].got = take(proto_pong("{\"a\":\"b\"}"), &len);
 	cases[8].want = "{\"type\":\"pong\",\"ref\":{\"a\":\"b\"}}";
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 	{
@@ -437,7 +436,7 @@ test_encode_message_updated(void)
 
 	sample_message(&m);
 	strcpy(m.edited_at, "2024-05-01T13:00:00Z");
-	j = parse(proto_message_updated(&m, "\"e\"", &len), &len);
+	j = parse(take(proto_message_updated(&m, "\"e\""), &len), &len);
 	check_keys(j, 3);
 	CHECK_STR(jstr(j, "type"), "message_updated");
 	CHECK_STR(jstr(j, "ref"), "e");
@@ -465,14 +464,14 @@ test_encode_reactions(void)
 	sample_message(&m);
 	m.reactions = strdup("[{\"count\": 2, \"emoji\": \"\xf0\x9f\x91\x8d\", "
 						 "\"users\": [\"sam\", \"tom\"]}]");
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	check_keys(j, 13);
 	r = json_array_get(json_object_get(j, "reactions"), 0);
 	CHECK(jint(r, "count") == 2);
 	CHECK_STR(jstr(r, "emoji"), "\xf0\x9f\x91\x8d");
 	json_decref(j);
 
-	j = parse(proto_reaction(&m, "7", &len), &len);
+	j = parse(take(proto_reaction(&m, "7"), &len), &len);
 	check_keys(j, 6);
 	CHECK_STR(jstr(j, "type"), "reaction");
 	CHECK_STR(jstr(j, "channelId"), U2);
@@ -482,7 +481,7 @@ test_encode_reactions(void)
 	json_decref(j);
 	free(m.reactions);
 	m.reactions = NULL;
-	j = parse(proto_reaction(&m, NULL, &len), &len);
+	j = parse(take(proto_reaction(&m, NULL), &len), &len);
 	CHECK(json_is_array(json_object_get(j, "reactions")) &&
 		  json_array_size(json_object_get(j, "reactions")) == 0);
 	json_decref(j);
@@ -496,7 +495,7 @@ test_encode_reactions(void)
 	h.content = "load 7 <b>";
 	h.headline = "<mark>load</mark> 7 &lt;b&gt;";
 	strcpy(h.created_at, "2024-05-01T12:00:00Z");
-	j = parse(proto_search(&h, 1, true, "\"s\"", &len), &len);
+	j = parse(take(proto_search(&h, 1, true, "\"s\""), &len), &len);
 	check_keys(j, 4);
 	CHECK_STR(jstr(j, "type"), "search");
 	CHECK(json_is_true(json_object_get(j, "hasMore")));
@@ -507,7 +506,7 @@ test_encode_reactions(void)
 	CHECK(jint(r, "seq") == 9);
 	check_null(r, "editedAt");
 	json_decref(j);
-	j = parse(proto_search(NULL, 0, false, NULL, &len), &len);
+	j = parse(take(proto_search(NULL, 0, false, NULL), &len), &len);
 	CHECK(json_array_size(json_object_get(j, "results")) == 0);
 	json_decref(j);
 }
@@ -543,7 +542,7 @@ test_roundtrip(void)
 	m.attachments = strdup(cmd.attachments);
 	strcpy(m.created_at, "2024-01-01T00:00:00Z");
 
-	j = parse(proto_message_object(&m, &len), &len);
+	j = parse(take(proto_message_object(&m), &len), &len);
 	CHECK_STR(jstr(j, "clientId"), U1);
 	CHECK_STR(jstr(j, "content"), "\xf0\x9f\x98\x80 \"q\"");
 	CHECK_STR(jstr(j, "kind"), "note");
@@ -556,7 +555,7 @@ test_roundtrip(void)
 	CHECK_STR(jstr(att, "mime"), "a/b");
 	json_decref(j);
 
-	j = parse(proto_ack(&m, false, cmd.ref, &len), &len);
+	j = parse(take(proto_ack(&m, false, cmd.ref), &len), &len);
 	CHECK(jint(json_object_get(j, "ref"), "n") == 1);
 	json_decref(j);
 	chat_message_clear(&m);
