@@ -78,3 +78,35 @@ format:
 # no cycle, cppcheck finds nothing, and every C file is formatted.
 lint:
 	@test/lint/run
+
+# --- issue 17: chat-gateway, the core as a standalone program (src/gateway,
+# docs/scaling.md).  Built apart from the extension's objects (other flags,
+# no -fPIC, libpq), into build/gw/.  GATEWAY_CFLAGS=-fsanitize=... for ASan.
+GW_SRCS     = $(CORE_SRCS) $(sort $(wildcard src/gateway/*.c)) build/web_assets.c
+GW_OBJS     = $(patsubst %.c,build/gw/%.o,$(GW_SRCS))
+GW_PQ_INC  := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
+GATEWAY_CFLAGS ?= -O2 -g
+GW_CFLAGS   = $(GATEWAY_CFLAGS) -std=gnu11 -Isrc -I$(GW_PQ_INC) -D_GNU_SOURCE \
+              -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+              -Wno-missing-field-initializers -MMD -MP
+
+.PHONY: gateway
+gateway: build/chat-gateway
+
+build/gw/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GW_CFLAGS) -c -o $@ $<
+
+build/chat-gateway: $(GW_OBJS)
+	$(CC) $(GATEWAY_CFLAGS) -o $@ $(GW_OBJS) -lpq -lwslay -ljansson -lssl -lcrypto
+
+-include $(GW_OBJS:.o=.d)
+
+ifneq ($(wildcard $(PGXS)),)
+all: build/chat-gateway
+install: install-gateway
+.PHONY: install-gateway
+install-gateway: build/chat-gateway
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) build/chat-gateway '$(DESTDIR)$(bindir)/chat-gateway'
+endif
