@@ -21,7 +21,7 @@
 
 typedef enum unit
 {
-	U_NONE, U_MS, U_S
+	U_NONE, U_MS, U_S, U_B
 } unit;
 
 typedef struct setting
@@ -51,9 +51,9 @@ static const setting settings[] = {
 	I("chat.heartbeat_timeout", heartbeat_timeout_ms, 200, INT_MAX, U_MS),
 	I("chat.typing_timeout", typing_timeout_ms, 100, 600000, U_MS),
 	I("chat.typing_debounce", typing_debounce_ms, 0, 600000, U_MS),
-	I("chat.max_message_bytes", max_message_bytes, 1, 1048576, U_NONE),
-	I("chat.max_frame_bytes", max_frame_bytes, 1024, 16777216, U_NONE),
-	I("chat.max_outbound_bytes", max_outbound_bytes, 65536, 1073741823, U_NONE),
+	I("chat.max_message_bytes", max_message_bytes, 1, 1048576, U_B),
+	I("chat.max_frame_bytes", max_frame_bytes, 1024, 16777216, U_B),
+	I("chat.max_outbound_bytes", max_outbound_bytes, 65536, 1073741823, U_B),
 	I("chat.handshake_timeout", handshake_timeout_ms, 100, 600000, U_MS),
 	I("chat.max_connections", max_connections, 1, 10000000, U_NONE),
 	I("chat.max_connections_per_ip", max_connections_per_ip, 0, 10000000, U_NONE),
@@ -96,7 +96,10 @@ defaults(gw_config *c)
 	c->statement_timeout_ms = 10000;
 }
 
-/* parse_int reads "3s", "250ms", "2min", "90" (in the setting's unit). */
+/*
+ * parse_int reads "3s", "250ms", "2min", "16kB", "90" (in the setting's
+ * unit), as postgresql.conf does.
+ */
 static int
 parse_int(const setting *s, const char *v, int *out)
 {
@@ -114,6 +117,22 @@ parse_int(const setting *s, const char *v, int *out)
 	{
 		long long	ms;
 
+		if (s->u == U_B)
+		{
+			if (strcmp(end, "B") == 0)
+				mul = 1;
+			else if (strcmp(end, "kB") == 0)
+				mul = 1024;
+			else if (strcmp(end, "MB") == 0)
+				mul = 1024 * 1024;
+			else
+				return -1;
+			n *= mul;
+			if (n < s->min || n > s->max)
+				return -1;
+			*out = (int) n;
+			return 0;
+		}
 		if (strcmp(end, "ms") == 0)
 			ms = 1;
 		else if (strcmp(end, "s") == 0)

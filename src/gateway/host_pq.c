@@ -233,11 +233,23 @@ gw_node_notified(gw_node *n)
 	}
 	while ((note = PQnotifies(n->listen.conn)) != NULL)
 	{
+		chat_event	ev;
+
+		/*
+		 * Any role may NOTIFY chat: a payload is only ever a hint to read
+		 * the tables, and one naming a user is not believed.  A user id
+		 * travels only through chat._gateway_events (the ring, written by
+		 * the server alone); typing and presence come only from there.
+		 */
 		if (strcmp(note->extra, "e:") == 0)
 			n->events_pending = true;
-		else if (!chat_server_notify(n->srv, note->extra))
-			fprintf(stderr, "chat-gateway %s: ignored payload \"%.40s\"\n",
-					n->name, note->extra);
+		else if (chat_event_parse(note->extra, strlen(note->extra), &ev) &&
+				 ev.kind != CHAT_EV_TYPING && ev.kind != CHAT_EV_TYPING_STOP &&
+				 ev.kind != CHAT_EV_PRESENCE)
+		{
+			ev.user[0] = '\0';
+			(void) chat_server_event(n->srv, &ev);
+		}
 		PQfreemem(note);
 	}
 }

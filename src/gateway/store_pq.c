@@ -151,7 +151,8 @@ classify(const PGresult *res, call_kind kind, char *msg, size_t msglen)
 		"22021", "22P05", NULL
 	};
 
-	if (strcmp(st, "02000") == 0)
+	/* ERRCODE_NO_DATA_FOUND (plpgsql's), as store_spi.c */
+	if (strcmp(st, "P0002") == 0)
 		err = CHAT_E_NOT_FOUND;
 	else if (strcmp(st, "42501") == 0)
 		err = kind == CALL_CHANGE ? CHAT_E_FORBIDDEN : CHAT_E_NOT_MEMBER;

@@ -71,6 +71,9 @@ batch_add(bus_batch *b, const chat_event *ev)
 		b->ephemeral = true;
 		return;
 	}
+	/* the reader of a receipt too: "r:" names none */
+	if (ev->kind == CHAT_EV_READ)
+		b->ephemeral = true;
 	if (b->overflow || chat_event_format(ev, false, text, sizeof(text)) < 0)
 		return;
 	if (ev->kind == CHAT_EV_RESYNC || b->n >= BUS_MAX_PAYLOADS)

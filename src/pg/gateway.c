@@ -14,7 +14,8 @@
  *	  - presence (chat._gateway_presence / _rejoin): counted in the same
  *		shared table as the workers' connections, so chat_online(), the
  *		workers' ready frames and the gateways all see one answer.
- *	  - typing and presence events (chat._gateway_publish / _events): the
+ *	  - typing and presence events (chat._gateway_publish / _events), and
+ *		the reader of a read receipt (which the NOTIFY payload leaves out): the
  *		gateway writes them into the event ring as a worker does; it reads
  *		the other nodes' ones from a cursor kept in its slot, when the bus
  *		relay's "e:" hint says there are new ones.  The NOTIFY payload never
@@ -420,9 +421,18 @@ put_event(const chat_event *ev, void *arg)
 	Datum		v[1];
 	bool		nulls[1] = {false};
 
-	/* hints travel by NOTIFY; a gateway's own events are not news to it */
-	if ((ev->kind != CHAT_EV_TYPING && ev->kind != CHAT_EV_TYPING_STOP &&
-		 ev->kind != CHAT_EV_PRESENCE) || ev->worker == o->self)
+	/*
+	 * Hints travel by NOTIFY, but a read receipt's NOTIFY names no reader:
+	 * the reader comes from here.  A gateway's own typing and presence are
+	 * not news to it.
+	 */
+	if (ev->kind == CHAT_EV_READ)
+	{
+		if (ev->user[0] == '\0')
+			return;
+	}
+	else if ((ev->kind != CHAT_EV_TYPING && ev->kind != CHAT_EV_TYPING_STOP &&
+			  ev->kind != CHAT_EV_PRESENCE) || ev->worker == o->self)
 		return;
 	if (chat_event_format(ev, true, text, sizeof(text)) < 0)
 		return;
@@ -432,8 +442,9 @@ put_event(const chat_event *ev, void *arg)
 
 /*
  * chat._gateway_events(handle) returns setof text: the typing and
- * presence events of the other nodes since the previous call, oldest
- * first.  "x:" first when some were overwritten unread.
+ * presence events of the other nodes and the read receipts (with their
+ * reader) since the previous call, oldest first; "x:" when some were
+ * overwritten unread.
  */
 Datum
 chat_gateway_events(PG_FUNCTION_ARGS)
