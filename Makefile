@@ -83,7 +83,11 @@ lint:
 # docs/scaling.md).  Built apart from the extension's objects (other flags,
 # no -fPIC, libpq), into build/gw/.  GATEWAY_CFLAGS=-fsanitize=... for ASan.
 GW_SRCS     = $(CORE_SRCS) $(sort $(wildcard src/gateway/*.c)) build/web_assets.c
-GW_OBJS     = $(patsubst %.c,build/gw/%.o,$(GW_SRCS))
+# make gateway GW_DIR=build/gw-asan GATEWAY_CFLAGS='-O1 -g -fsanitize=address,undefined'
+# builds build/gw-asan/chat-gateway (test/gateway/run does)
+GW_DIR     ?= build/gw
+GW_BIN     ?= $(if $(filter build/gw,$(GW_DIR)),build/chat-gateway,$(GW_DIR)/chat-gateway)
+GW_OBJS     = $(patsubst %.c,$(GW_DIR)/%.o,$(GW_SRCS))
 GW_PQ_INC  := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
 GATEWAY_CFLAGS ?= -O2 -g
 GW_CFLAGS   = $(GATEWAY_CFLAGS) -std=gnu11 -Isrc -I$(GW_PQ_INC) -D_GNU_SOURCE \
@@ -91,13 +95,13 @@ GW_CFLAGS   = $(GATEWAY_CFLAGS) -std=gnu11 -Isrc -I$(GW_PQ_INC) -D_GNU_SOURCE \
               -Wno-missing-field-initializers -MMD -MP
 
 .PHONY: gateway
-gateway: build/chat-gateway
+gateway: $(GW_BIN)
 
-build/gw/%.o: %.c
+$(GW_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(GW_CFLAGS) -c -o $@ $<
 
-build/chat-gateway: $(GW_OBJS)
+$(GW_BIN): $(GW_OBJS)
 	$(CC) $(GATEWAY_CFLAGS) -o $@ $(GW_OBJS) -lpq -lwslay -ljansson -lssl -lcrypto
 
 -include $(GW_OBJS:.o=.d)

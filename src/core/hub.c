@@ -625,6 +625,7 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 		chat_messages_free(msgs, n);
 		return;
 	}
+
 	/*
 	 * A hint is never trusted (a NOTIFY listener's may be forged, or
 	 * repeated): a change already broadcast is not sent again, and whether

@@ -236,12 +236,12 @@ gw_node_notified(gw_node *n)
 		chat_event	ev;
 
 		/*
-		 * Any role may NOTIFY chat: a payload is only ever a hint to read
-		 * the tables, and one naming a user is not believed.  A user id
-		 * travels only through chat._gateway_events (the ring, written by
-		 * the server alone); typing and presence come only from there.
+		 * Any role may NOTIFY chat: a payload is only ever a hint to read the
+		 * tables, and one naming a user is not believed.  A user id travels
+		 * only through chat._gateway_events (the ring, written by the server
+		 * alone); typing and presence come only from there.
 		 */
-		if (strcmp(note->extra, "e:") == 0)
+		if (strcmp(note->extra, "g:") == 0)
 			n->events_pending = true;
 		else if (chat_event_parse(note->extra, strlen(note->extra), &ev) &&
 				 ev.kind != CHAT_EV_TYPING && ev.kind != CHAT_EV_TYPING_STOP &&

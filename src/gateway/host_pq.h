@@ -25,7 +25,7 @@ typedef struct gw_node
 	int64_t		handle;			/* 0: not attached */
 	int			node_id;		/* the worker id in events */
 	chat_map	users;			/* user id -> connections here (intptr_t) */
-	bool		events_pending; /* "e:" seen: read chat._gateway_events */
+	bool		events_pending; /* "g:" seen: read chat._gateway_events */
 	bool		resync_pending; /* the next attach must resync */
 	int64_t		next_renew_ms;
 	int64_t		next_listen_ms; /* reconnect backoff */

@@ -293,7 +293,7 @@ main(int argc, char **argv)
 				{
 					if (si.ssi_signo == SIGHUP)
 					{
-						gw_config fresh;
+						gw_config	fresh;
 
 						if (gw_config_load(&fresh, config_path, err,
 										   sizeof(err)) != 0)

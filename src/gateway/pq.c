@@ -32,7 +32,7 @@ gw_pq_connect(gw_pq *pq, char *err, size_t errlen)
 	char		sql[160];
 	PGresult   *res;
 
-	if (pq->conn && PQstatus(pq->conn) == CONNECTION_OK)
+	if (pq->conn &&PQstatus(pq->conn) == CONNECTION_OK)
 		return true;
 	gw_pq_close(pq);
 	pq->conn = PQconnectdb(pq->conninfo);
@@ -124,7 +124,7 @@ kept_name(gw_pq *pq, const char *sql, int nparams, char *name, size_t len)
 	return name;
 }
 
-PGresult *
+PGresult   *
 gw_pq_exec(gw_pq *pq, const char *sql, int nparams, const char *const *params)
 {
 	char		name[16];

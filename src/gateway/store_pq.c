@@ -498,8 +498,8 @@ pq_remove(void *ctx, const char *message_id, const char *user_id,
 		return CHAT_E_INTERNAL;
 
 	/*
-	 * chat_delete returns nothing: the deleted row is the result, read in
-	 * the same statement's snapshot would miss it, hence a CTE-free pair.
+	 * chat_delete returns nothing: the deleted row is the result, read in the
+	 * same statement's snapshot would miss it, hence a CTE-free pair.
 	 */
 	snprintf(sql, sizeof(sql),
 			 "SELECT %s.chat_delete($1::uuid, $2)", pq->schema);
@@ -907,7 +907,7 @@ pq_channel_online(void *ctx, const char *channel_id, char ***users,
 }
 
 static chat_err
-pq_user_channel_ids(void *ctx, const char *user_id, chat_uuid **ids,
+pq_user_channel_ids(void *ctx, const char *user_id, chat_uuid * *ids,
 					size_t *n)
 {
 	gw_pq	   *pq = ctx;

@@ -12,7 +12,7 @@
  *	  "j:<channel>"/"l:<channel>" membership changed, "r:<channel>:<seq>" a
  *	  read marker moved, "x:" hints were lost (re-read everything).  Typing
  *	  and presence, which mean nothing without a user id, stay in shared
- *	  memory: "e:" only says some were published, and a gateway reads them
+ *	  memory: "g:" only says some were published, and a gateway reads them
  *	  through chat._gateway_events (gateway.c), which only chat_gateway may
  *	  call.  A listener treats every payload as a hint to read the tables.
  *
@@ -54,7 +54,7 @@ typedef struct bus_batch
 	char	  **payloads;
 	int			n;
 	bool		overflow;
-	bool		ephemeral;		/* typing or presence seen: "e:" */
+	bool		ephemeral;		/* typing, presence or a receipt seen: "g:" */
 } bus_batch;
 
 static void
@@ -119,7 +119,7 @@ relay_once(bool lost)
 			for (int i = 0; i < b.n; i++)
 				Async_Notify("chat", b.payloads[i]);
 		if (b.ephemeral)
-			Async_Notify("chat", "e:");
+			Async_Notify("chat", "g:");
 		CommitTransactionCommand();
 	}
 	hash_destroy(b.seen);

@@ -18,7 +18,7 @@
  *		the reader of a read receipt (which the NOTIFY payload leaves out): the
  *		gateway writes them into the event ring as a worker does; it reads
  *		the other nodes' ones from a cursor kept in its slot, when the bus
- *		relay's "e:" hint says there are new ones.  The NOTIFY payload never
+ *		relay's "g:" hint says there are new ones.  The NOTIFY payload never
  *		names a user; only chat_gateway reads user ids, through SQL.
  *
  *	  A handle is generation * 64 + slot: a gateway that was reaped (and
@@ -299,7 +299,7 @@ check_handle(int64 handle)
 }
 
 static void
-user_arg(text *t, char *user, size_t len)
+user_arg(text * t, char *user, size_t len)
 {
 	if (VARSIZE_ANY_EXHDR(t) < 1 || VARSIZE_ANY_EXHDR(t) >= len)
 		ereport(ERROR,
