@@ -202,6 +202,7 @@ listen_up(gw_node *n)
 		gw_pq_close(&n->listen);
 		return false;
 	}
+	n->listen_gen++;
 	/* whatever committed while we were not listening is in the tables */
 	chat_server_resync(n->srv);
 	n->events_pending = true;

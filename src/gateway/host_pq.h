@@ -19,6 +19,8 @@ typedef struct gw_node
 {
 	gw_pq	   *pq;				/* requests (shared with the store) */
 	gw_pq		listen;			/* LISTEN chat, nothing else */
+	int			listen_gen;		/* +1 per new LISTEN connection: the fd number
+								 * may be the same */
 	chat_server *srv;
 	const char *name;
 	int			lease_ms;		/* chat.heartbeat_timeout */
@@ -41,7 +43,10 @@ extern void gw_host_init(chat_host *host, gw_node *node);
  */
 extern int	gw_node_tick(gw_node *node, int64_t now_ms);
 
-/* gw_node_listen_fd: the LISTEN socket to wait on, -1 while none. */
+/*
+ * gw_node_listen_fd: the LISTEN socket to wait on, -1 while none;
+ * node->listen_gen changes whenever it is a new connection.
+ */
 extern int	gw_node_listen_fd(gw_node *node);
 
 /* gw_node_notified reads what the LISTEN socket brought. */

@@ -185,6 +185,7 @@ main(int argc, char **argv)
 	int			sfd,
 				efd,
 				listen_fd = -1,
+				listen_gen = 0,
 				timeout = 0;
 	bool		stop = false;
 	int			opt;
@@ -320,11 +321,13 @@ main(int argc, char **argv)
 			break;
 		now = monotonic_ms();
 		t = gw_node_tick(&node, now);
-		if (gw_node_listen_fd(&node) != listen_fd)
+		if (gw_node_listen_fd(&node) != listen_fd || node.listen_gen != listen_gen)
 		{
+			/* a closed fd left the set by itself; DEL may fail, harmlessly */
 			if (listen_fd >= 0)
 				watch(efd, listen_fd, EPOLL_CTL_DEL);
 			listen_fd = gw_node_listen_fd(&node);
+			listen_gen = node.listen_gen;
 			if (listen_fd >= 0)
 				watch(efd, listen_fd, EPOLL_CTL_ADD);
 		}

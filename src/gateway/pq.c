@@ -124,8 +124,34 @@ kept_name(gw_pq *pq, const char *sql, int nparams, char *name, size_t len)
 	return name;
 }
 
+static PGresult *exec_once(gw_pq *pq, const char *sql, int nparams,
+						   const char *const *params);
+
+/*
+ * gw_pq_exec runs sql once more on a new connection when the connection
+ * turned out to be gone (the server restarted, or dropped it): what the
+ * gateway sends is safe to repeat (a send carries its idempotency key, a
+ * read marker only moves forward), and a query failing only because an
+ * idle connection died would otherwise cost a client an error, or a
+ * resync its catch-up.
+ */
 PGresult   *
 gw_pq_exec(gw_pq *pq, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res = exec_once(pq, sql, nparams, params);
+
+	if ((res == NULL || !gw_pq_ok(res)) &&
+		(pq->conn == NULL || PQstatus(pq->conn) != CONNECTION_OK))
+	{
+		PQclear(res);
+		gw_pq_close(pq);
+		res = exec_once(pq, sql, nparams, params);
+	}
+	return res;
+}
+
+static PGresult *
+exec_once(gw_pq *pq, const char *sql, int nparams, const char *const *params)
 {
 	char		name[16];
 	char		err[256];

@@ -61,8 +61,9 @@ psycopg2.extras.register_uuid()
 # --------------------------------------------------------------------------
 # topologies (issue 17): CHAT_TOPOLOGY=worker (the default: clients talk to
 # the in-server worker), gateway (one chat-gateway in front of the cluster)
-# or mixed (two gateways behind HAProxy, and the worker: client URLs
-# alternate between HAProxy and the worker).  The suites run unchanged; the
+# or mixed (two gateways behind HAProxy, and the worker: WebSocket client
+# URLs alternate between HAProxy and the worker; raw HTTP and /metrics go to
+# the first gateway).  The suites run unchanged; the
 # few tests about the in-server worker itself skip with a reason
 # (worker_only below).
 # --------------------------------------------------------------------------
@@ -337,6 +338,7 @@ class Cluster:
         self.gateways = []
         self.haproxy = None
         self._rr = 0
+        self.last_port = self.chat_port
         self.pid = None
         self._conn = None
         Cluster._all.append(self)
@@ -396,20 +398,22 @@ class Cluster:
             g.start()
         for g in self.gateways:
             g.wait_healthy()
-        if n == 1:
-            self.chat_port = self.gateways[0].port
-        else:
+        # raw HTTP and /metrics (chat_port) go to the first gateway itself:
+        # HAProxy answers a malformed request with its own page, and its
+        # /metrics would come from either gateway
+        self.chat_port = self.gateways[0].port
+        if n > 1:
             self.haproxy = HAProxy(self, [g.port for g in self.gateways])
             self.haproxy.start()
-            self.chat_port = self.haproxy.port
 
     def client_port(self):
-        """Where the next client connects: the chat port, or in the mixed
-        topology alternately HAProxy (two gateways) and the worker."""
-        if TOPOLOGY != "mixed":
+        """Where the next WebSocket client connects: the chat port, or in
+        the mixed topology alternately HAProxy (two gateways, round robin)
+        and the worker."""
+        if TOPOLOGY != "mixed" or self.haproxy is None:
             return self.chat_port
         self._rr += 1
-        return self.chat_port if self._rr % 2 else self.worker_port
+        return self.haproxy.port if self._rr % 2 else self.worker_port
 
     def worker_port_used(self):
         """Clients connect to the worker too (not only to gateways)."""
@@ -546,7 +550,7 @@ class Cluster:
         return jwt.encode(payload, self.secret, algorithm="HS256")
 
     def url(self, token=None):
-        port = self.client_port()
+        port = self.last_port = self.client_port()
         if token is None:
             return "ws://127.0.0.1:%d/ws" % port
         return "ws://127.0.0.1:%d/ws?token=%s" % (port, token)
@@ -672,6 +676,8 @@ HAPROXY_CFG = """global
     maxconn 4096
 defaults
     mode http
+    # one request per connection, as the gateway answers (Connection: close)
+    option httpclose
     timeout connect 2s
     timeout client 60s
     timeout server 60s
@@ -758,6 +764,7 @@ class Client:
                                       open_timeout=10, close_timeout=2,
                                       max_size=None)
         c = cls(cluster, user, ws)
+        c.port = cluster.last_port      # the node (or HAProxy) it connected to
         if wait_ready:
             c.ready = await c.wait_for(lambda f: True, timeout=10)
             assert c.ready["type"] == "ready", c.ready

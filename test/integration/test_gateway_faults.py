@@ -9,7 +9,9 @@ not acked with the same clientId, on whatever node takes it); every
 receiver's stream, over all its resumed connections (resume=1), is
 complete, in order and without a repeated frame; the killed gateway's user
 goes offline for observers on the worker and on the other gateway, and in
-chat_online(); the stopped gateway re-attaches and serves again by itself.
+chat_online(); the stopped gateway re-attaches and serves again by itself,
+and after the database drops its connections (LISTEN included) it
+reconnects, resyncs and delivers again.
 
 Runs in every topology: it starts its own cluster and gateways.
 """
@@ -219,6 +221,19 @@ async def test_kill_one_gateway_stop_another(cluster_factory):
                        and f["status"] == "online", timeout=10, what="late online at the worker")
     k = await cow.send_message(g, "after the faults")
     assert k["type"] == "ack"
+    await cl.wait_message(g, lambda m: m["seq"] == k["seq"], timeout=10)
+
+    # the database drops every gateway connection (its LISTEN too), and a
+    # message commits before the gateway listens again: the gateway
+    # reconnects, resyncs, and its client gets it, then live ones again
+    c.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'chat_gw'")
+    k = await cow.send_message(g, "while the gateway reconnects")
+    assert k["type"] == "ack"
+    await cl.wait_message(g, lambda m: m["seq"] == k["seq"], timeout=10)
+    await async_wait_until(lambda: c.sql1("SELECT count(*) FROM pg_stat_activity "
+                                          "WHERE usename = 'chat_gw' AND query = 'LISTEN chat'"),
+                           10, what="the gateway listening again")
+    k = await cow.send_message(g, "live again")
     await cl.wait_message(g, lambda m: m["seq"] == k["seq"], timeout=10)
 
     # everything acked stored once

@@ -14,18 +14,12 @@ import uuid
 
 import pytest
 
-from conftest import TOPOLOGY, RawWs, metrics, new_user, wait_until, ws_frame
+from conftest import RawWs, metrics, new_user, wait_until, ws_frame
 
 
 @pytest.fixture(scope="module")
 def one_worker(cluster_factory):
     return cluster_factory("hibernate", **{"chat.workers": "1"})
-
-
-# /metrics answers for the node behind the port; through HAProxy that is
-# either gateway
-pytestmark = pytest.mark.skipif(TOPOLOGY == "mixed",
-                                reason="/metrics through HAProxy comes from either gateway")
 
 
 def hibernating(c):
