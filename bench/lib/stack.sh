@@ -199,8 +199,8 @@ GW_PORT=
 # logged in as a role with chat_gateway only; sets GW_PORT GW_PID.
 gateway_start() {
 	local bin conf i
-	bin=${CHAT_GATEWAY:-$("$PGBIN/pg_config" --bindir 2>/dev/null || pg_config --bindir)/chat-gateway}
-	[ -x "$bin" ] || bin=$TOP/build/chat-gateway
+	# the one `make bench` just built (make all builds it)
+	bin=${CHAT_GATEWAY:-$TOP/build/chat-gateway}
 	cluster_psql "$CL_DIR" -d bench -c "CREATE ROLE chat_gw LOGIN IN ROLE chat_gateway" >/dev/null || return 1
 	GW_PORT=$(free_port)
 	conf=$CL_DIR/gateway.conf
