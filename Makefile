@@ -106,8 +106,6 @@ $(GW_BIN): $(GW_OBJS)
 
 -include $(GW_OBJS:.o=.d)
 
-EXTRA_CLEAN += build/gw build/gw-asan build/chat-gateway
-
 ifneq ($(wildcard $(PGXS)),)
 all: build/chat-gateway
 # Not part of `make install`: the Debian package (make deb) would then ship
