@@ -70,9 +70,12 @@ psycopg2.extras.register_uuid()
 
 TOPOLOGY = os.environ.get("CHAT_TOPOLOGY", "worker")
 assert TOPOLOGY in ("worker", "gateway", "mixed"), TOPOLOGY
-GATEWAY_BIN = os.environ.get("CHAT_GATEWAY",
-                             os.path.join(os.path.dirname(__file__), "..", "..",
-                                          "build", "chat-gateway"))
+# $CHAT_GATEWAY (an ASan build), or the one `make` built in this tree, or in
+# $TOP's (test/asan runs a copy of the test files elsewhere)
+GATEWAY_BIN = os.environ.get("CHAT_GATEWAY") or next(
+    (p for p in (os.path.join(os.path.dirname(__file__), "..", "..", "build", "chat-gateway"),
+                 os.path.join(os.environ.get("TOP", "/nonexistent"), "build", "chat-gateway"))
+     if os.path.exists(p)), "chat-gateway")
 # The gateway's settings taken over from the cluster's (same names).
 GATEWAY_SETTINGS = (
     "chat.heartbeat_interval", "chat.heartbeat_timeout", "chat.typing_timeout",
