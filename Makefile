@@ -78,3 +78,40 @@ format:
 # no cycle, cppcheck finds nothing, and every C file is formatted.
 lint:
 	@test/lint/run
+
+# --- issue 17: chat-gateway, the core as a standalone program (src/gateway,
+# docs/scaling.md).  Built apart from the extension's objects (other flags,
+# no -fPIC, libpq), into build/gw/.  GATEWAY_CFLAGS=-fsanitize=... for ASan.
+GW_SRCS     = $(CORE_SRCS) $(sort $(wildcard src/gateway/*.c)) build/web_assets.c
+# make gateway GW_DIR=build/gw-asan GATEWAY_CFLAGS='-O1 -g -fsanitize=address,undefined'
+# builds build/gw-asan/chat-gateway (test/gateway/run does)
+GW_DIR     ?= build/gw
+GW_BIN     ?= $(if $(filter build/gw,$(GW_DIR)),build/chat-gateway,$(GW_DIR)/chat-gateway)
+GW_OBJS     = $(patsubst %.c,$(GW_DIR)/%.o,$(GW_SRCS))
+GW_PQ_INC  := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
+GATEWAY_CFLAGS ?= -O2 -g
+GW_CFLAGS   = $(GATEWAY_CFLAGS) -std=gnu11 -Isrc -I$(GW_PQ_INC) -D_GNU_SOURCE \
+              -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+              -Wno-missing-field-initializers -MMD -MP
+
+.PHONY: gateway
+gateway: $(GW_BIN)
+
+$(GW_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GW_CFLAGS) -c -o $@ $<
+
+$(GW_BIN): $(GW_OBJS)
+	$(CC) $(GATEWAY_CFLAGS) -o $@ $(GW_OBJS) -lpq -lwslay -ljansson -lssl -lcrypto
+
+-include $(GW_OBJS:.o=.d)
+
+ifneq ($(wildcard $(PGXS)),)
+all: build/chat-gateway
+# Not part of `make install`: the Debian package (make deb) would then ship
+# it without its dependency on libpq5 being checked by test/package.
+.PHONY: install-gateway
+install-gateway: build/chat-gateway
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) build/chat-gateway '$(DESTDIR)$(bindir)/chat-gateway'
+endif

@@ -13,6 +13,8 @@ pkgs=(
   debhelper postgresql-server-dev-all dpkg-dev fakeroot lintian git
   # make bench's charts, and their smoke test in test/bench
   python3-matplotlib
+  # issue 17: chat-gateway links libpq; its tests put HAProxy in front
+  libpq-dev haproxy
 )
 # Node.js 20 and npm (the JS client, browser and demo tests): the machine may
 # have them from elsewhere already, so only when there are none.

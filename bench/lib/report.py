@@ -114,7 +114,7 @@ def main():
     out += ["Medians of {} run(s) each; latencies in ms; chat/peer above 1 means chat "
             "is higher (better for rates, worse for latency and memory).".format(runs), ""]
     workers = sorted({r.get("workers") for r in rows
-                      if r.get("scenario") not in ("idle", "floor")})
+                      if r.get("scenario") not in ("idle", "floor", "gateway")})
 
     def fanout_metrics(variant):
         if variant == "max":
@@ -200,6 +200,30 @@ def main():
                      note="workers = chat workers and peer processes (Node + its Redis); "
                           "kernel = TCP buffers (sockstat) + slab growth of the whole machine, "
                           "which holds the client sockets too.")
+
+    gw = [r for r in rows if r.get("scenario") == "gateway"]
+    if gw:
+        out += ["### chat-gateway beside the in-server worker (scenario gateway)", "",
+                "One cluster (chat.notify_bus = on, chat.workers = 1) and one chat-gateway "
+                "on it; the same load through each, alternating.", "",
+                "| load | metric | worker | gateway | gateway/worker |",
+                "|---|---|---:|---:|---:|"]
+        for variant, metrics in (
+                ("send", (("acked durable sends/s", "ack_rate", 0),
+                          ("send->ack p50", "ack.p50_ms", 2),
+                          ("send->ack p99", "ack.p99_ms", 2))),
+                ("fanout", (("deliveries/s", "delivery_rate", 0),
+                            ("acked sends/s", "ack_rate", 0),
+                            ("send->receive p50", "lat.p50_ms", 2),
+                            ("send->receive p99", "lat.p99_ms", 2)))):
+            w = [r for r in gw if r.get("variant") == variant and r.get("server") == "chat"]
+            g = [r for r in gw if r.get("variant") == variant and r.get("server") == "gateway"]
+            for label, path, digits in metrics:
+                a, b = med(w, path), med(g, path)
+                out.append("| {} | {} | {} | {} | {} |".format(
+                    variant, label, fmt(a, digits), fmt(b, digits), ratio(b, a)))
+            out.append("| {} | checks | {} | {} | |".format(variant, checks(w), checks(g)))
+        out.append("")
 
     floor = [r for r in rows if r.get("scenario") == "floor"]
     if floor:

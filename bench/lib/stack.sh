@@ -190,7 +190,55 @@ kernel_mem() {
 	echo "${tcp:-0} ${slab:-0}"
 }
 
+# --- chat-gateway (issue 17) ---------------------------------------------
+
+GW_PID=
+GW_PORT=
+
+# gateway_start: one chat-gateway for the cluster's database "bench",
+# logged in as a role with chat_gateway only; sets GW_PORT GW_PID.
+gateway_start() {
+	local bin conf i
+	# the one `make bench` just built (make all builds it)
+	bin=${CHAT_GATEWAY:-$TOP/build/chat-gateway}
+	cluster_psql "$CL_DIR" -d bench -c "CREATE ROLE chat_gw LOGIN IN ROLE chat_gateway" >/dev/null || return 1
+	GW_PORT=$(free_port)
+	conf=$CL_DIR/gateway.conf
+	umask 077
+	printf '%s\n' "$BENCH_SECRET" >"$CL_DIR/gw-secret"
+	cat >"$conf" <<-EOF
+	chat.conninfo = 'host=$CL_DIR port=$CL_PGPORT dbname=bench user=chat_gw'
+	chat.node_name = 'bench-gw'
+	chat.port = $GW_PORT
+	chat.jwt_secret_file = '$CL_DIR/gw-secret'
+	chat.rate_limit = 0
+	chat.user_rate_limit = 0
+	chat.max_handshakes_per_ip = 0
+	chat.max_handshakes = 0
+	chat.heartbeat_interval = '30s'
+	chat.heartbeat_timeout = '120s'
+	EOF
+	umask 022
+	"$bin" -c "$conf" >"$CL_DIR/gateway.log" 2>&1 &
+	GW_PID=$!
+	STACK_PIDS+=("$GW_PID")
+	for i in $(seq 1 100); do
+		http_ok "$GW_PORT" && { stack_log "chat-gateway on $GW_PORT (pid $GW_PID)"; return 0; }
+		sleep 0.1
+	done
+	stack_log "chat-gateway did not start"; tail -20 "$CL_DIR/gateway.log" >&2
+	return 1
+}
+
+gateway_stop() {
+	[ -n "$GW_PID" ] || return 0
+	kill "$GW_PID" 2>/dev/null || true
+	wait "$GW_PID" 2>/dev/null || true
+	GW_PID=
+}
+
 stack_stop_all() {
+	gateway_stop
 	peer_stop
 	chat_cluster_stop
 	if [ -n "${PEER_TMP:-}" ]; then rm -rf "$PEER_TMP" || true; fi

@@ -622,8 +622,22 @@ hub_message_changed(chat_server *srv, const char *channel_id, int64_t seq,
 		chat_messages_free(msgs, n);
 		return;
 	}
-	if (msgs[0].change_seq > r->change_seen)
-		r->change_seen = msgs[0].change_seq;
+
+	/*
+	 * A hint is never trusted (a NOTIFY listener's may be forged, or
+	 * repeated): a change already broadcast is not sent again, and whether
+	 * the message is deleted is the row's say, not the hint's.
+	 */
+	if (r->change_seen >= 0 && msgs[0].change_seq <= r->change_seen)
+	{
+		chat_messages_free(msgs, n);
+		return;
+	}
+	r->change_seen = msgs[0].change_seq;
+	if (msgs[0].deleted_at[0])
+		kind = CHAT_EV_DELETE;
+	else if (kind == CHAT_EV_DELETE)
+		kind = CHAT_EV_EDIT;
 	if (kind == CHAT_EV_DELETE)
 		json = proto_message_deleted(channel_id, msgs[0].id, seq, NULL);
 	else if (kind == CHAT_EV_REACTION)

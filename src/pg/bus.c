@@ -12,7 +12,11 @@
  *	  "j:<channel>"/"l:<channel>" membership changed, "r:<channel>:<seq>" a
  *	  read marker moved, "x:" hints were lost (re-read everything).  Typing
  *	  and presence, which mean nothing without a user id, stay in shared
- *	  memory.  A listener treats every payload as a hint to read the tables.
+ *	  memory: "g:" only says some were published, and a gateway reads them
+ *	  through chat._gateway_events (gateway.c), which only chat_gateway may
+ *	  call.  A listener treats every payload as a hint to read the tables.
+ *
+ *	  It also reaps the leases of gateways that stopped renewing them.
  *
  *	  Its own process: a NOTIFY commit waits for the cluster-wide notify
  *	  lock, which an application's notifying transaction holds across its
@@ -34,6 +38,7 @@
 #include "utils/memutils.h"
 
 #include "pg/events.h"
+#include "pg/gateway.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/worker.h"
@@ -49,6 +54,7 @@ typedef struct bus_batch
 	char	  **payloads;
 	int			n;
 	bool		overflow;
+	bool		ephemeral;		/* typing, presence or a receipt seen: "g:" */
 } bus_batch;
 
 static void
@@ -58,8 +64,18 @@ batch_add(bus_batch *b, const chat_event *ev)
 	bool		found;
 	char	   *entry;
 
+	if (ev->kind == CHAT_EV_TYPING || ev->kind == CHAT_EV_TYPING_STOP ||
+		ev->kind == CHAT_EV_PRESENCE)
+	{
+		/* gateways read them through chat._gateway_events (gateway.c) */
+		b->ephemeral = true;
+		return;
+	}
+	/* the reader of a receipt too: "r:" names none */
+	if (ev->kind == CHAT_EV_READ)
+		b->ephemeral = true;
 	if (b->overflow || chat_event_format(ev, false, text, sizeof(text)) < 0)
-		return;					/* typing and presence: not for the bus */
+		return;
 	if (ev->kind == CHAT_EV_RESYNC || b->n >= BUS_MAX_PAYLOADS)
 	{
 		b->overflow = true;
@@ -94,7 +110,7 @@ relay_once(bool lost)
 	b.overflow = lost;
 	if (!chat_events_read(on_event, &b))
 		b.overflow = true;
-	if (b.n > 0 || b.overflow)
+	if (b.n > 0 || b.overflow || b.ephemeral)
 	{
 		StartTransactionCommand();
 		if (b.overflow)
@@ -102,6 +118,8 @@ relay_once(bool lost)
 		else
 			for (int i = 0; i < b.n; i++)
 				Async_Notify("chat", b.payloads[i]);
+		if (b.ephemeral)
+			Async_Notify("chat", "g:");
 		CommitTransactionCommand();
 	}
 	hash_destroy(b.seen);
@@ -147,6 +165,7 @@ chat_bus_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		MemoryContextSwitchTo(cxt);
+		chat_gateways_reap();
 		relay_once(false);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(cxt);

@@ -219,6 +219,48 @@ chat_events_publish(const chat_event *evs, int n)
 	ring_append(MyDatabaseId, evs, n);
 }
 
+void
+chat_events_publish_db(Oid db, const chat_event *evs, int n)
+{
+	ring_append(db, evs, n);
+}
+
+uint64
+chat_events_head(void)
+{
+	return ring ? pg_atomic_read_u64(&ring->head) : 0;
+}
+
+bool
+chat_events_read_at(uint64 *cursor, Oid db, chat_events_fn fn, void *arg)
+{
+	ring_record buf[READ_CHUNK];
+	bool		complete = true;
+
+	if (ring == NULL)
+		return true;
+	while (pg_atomic_read_u64(&ring->head) != *cursor)
+	{
+		int			n = 0;
+		uint64		head;
+
+		LWLockAcquire(ring->lock, LW_SHARED);
+		head = pg_atomic_read_u64(&ring->head);
+		if (head - *cursor > ring->capacity)
+		{
+			complete = false;
+			*cursor = head;
+		}
+		while (*cursor < head && n < READ_CHUNK)
+			buf[n++] = ring->records[(*cursor)++ % ring->capacity];
+		LWLockRelease(ring->lock);
+		for (int i = 0; i < n; i++)
+			if (buf[i].db == db)
+				fn(&buf[i].ev, arg);
+	}
+	return complete;
+}
+
 /* --- writers: the hints of the current transaction ------------------- */
 
 typedef struct pending_hint

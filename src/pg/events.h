@@ -48,4 +48,17 @@ extern bool chat_events_read(chat_events_fn fn, void *arg);
  */
 extern void chat_events_publish(const chat_event *evs, int n);
 
+/* The same for database db (the bus relay reaping a gateway's lease). */
+extern void chat_events_publish_db(Oid db, const chat_event *evs, int n);
+
+/*
+ * A reader whose cursor lives in shared memory (a gateway's, read through
+ * SQL by whichever backend serves it; pg/gateway.c): chat_events_head is
+ * where it starts, chat_events_read_at reads records of database db from
+ * *cursor on and advances it.  false: records were lost.
+ */
+extern uint64 chat_events_head(void);
+extern bool chat_events_read_at(uint64 *cursor, Oid db, chat_events_fn fn,
+								void *arg);
+
 #endif							/* CHAT_PG_EVENTS_H */

@@ -16,6 +16,7 @@
 
 #include "core/jwt.h"
 #include "pg/events.h"
+#include "pg/gateway.h"
 #include "pg/shmem.h"
 
 /* Users online at once that shared memory can list. */
@@ -25,7 +26,7 @@ typedef struct presence_entry
 {
 	char		user_id[JWT_MAX_SUB + 1];	/* hash key */
 	/* int32: one user may hold any number of connections per worker */
-	int32		counts[CHAT_MAX_WORKERS];
+	int32		counts[CHAT_MAX_NODES];
 	int32		total;
 } presence_entry;
 
@@ -58,7 +59,8 @@ chat_shmem_size(void)
 														 sizeof(presence_entry))),
 							 hash_estimate_size(PRESENCE_MAX_USERS,
 												sizeof(ip_entry))),
-					chat_events_shmem_size());
+					add_size(chat_events_shmem_size(),
+							 chat_gateways_shmem_size()));
 }
 
 static void
@@ -69,6 +71,7 @@ chat_shmem_request(void)
 	RequestAddinShmemSpace(chat_shmem_size());
 	RequestNamedLWLockTranche("chat", 1);
 	RequestNamedLWLockTranche("chat events", 1);
+	RequestNamedLWLockTranche("chat gateways", 1);
 }
 
 static void
@@ -100,6 +103,7 @@ chat_shmem_startup(void)
 							 PRESENCE_MAX_USERS, &info,
 							 HASH_ELEM | HASH_STRINGS);
 	chat_events_shmem_init();
+	chat_gateways_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -129,7 +133,7 @@ chat_presence_add(const char *user_id, int worker)
 	bool		found,
 				first = false;
 
-	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_NODES)
 		return false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	e = hash_search(presence, user_id, HASH_ENTER_NULL, &found);
@@ -153,7 +157,7 @@ chat_presence_remove(const char *user_id, int worker)
 	presence_entry *e;
 	bool		last = false;
 
-	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_WORKERS)
+	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_NODES)
 		return false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	e = hash_search(presence, user_id, HASH_FIND, NULL);
@@ -217,6 +221,39 @@ chat_presence_reset_worker(int worker)
 			hash_search(presence, e->user_id, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(shared->lock);
+}
+
+char	  **
+chat_presence_drop_node(int node, int *n_offline)
+{
+	HASH_SEQ_STATUS seq;
+	presence_entry *e;
+	char	  **users;
+	int			n = 0;
+
+	*n_offline = 0;
+	if (shared == NULL || node < 0 || node >= CHAT_MAX_NODES)
+		return NULL;
+	/* at most every user listed: allocate before taking the lock */
+	users = palloc(sizeof(char *) * PRESENCE_MAX_USERS);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, presence);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->counts[node] == 0)
+			continue;
+		e->total -= e->counts[node];
+		e->counts[node] = 0;
+		if (e->total <= 0)
+		{
+			if (n < PRESENCE_MAX_USERS)
+				users[n++] = pstrdup(e->user_id);
+			hash_search(presence, e->user_id, HASH_REMOVE, NULL);
+		}
+	}
+	LWLockRelease(shared->lock);
+	*n_offline = n;
+	return users;
 }
 
 /*

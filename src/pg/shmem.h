@@ -9,6 +9,12 @@
 #include "postgres.h"
 
 #define CHAT_MAX_WORKERS 16
+/* Standalone gateways (src/gateway) attached at once (pg/gateway.c). */
+#define CHAT_MAX_GATEWAYS 32
+/* Presence is counted per node: workers 0..15, then gateways. */
+#define CHAT_MAX_NODES (CHAT_MAX_WORKERS + CHAT_MAX_GATEWAYS)
+/* The worker id of presence events the database announces for a node. */
+#define CHAT_NODE_SYSTEM 9999
 
 extern void chat_shmem_install_hooks(void);
 
@@ -22,6 +28,12 @@ extern void chat_presence_filter(const char *const *users, int n,
 
 /* Forget every connection of worker (it restarted: none survived). */
 extern void chat_presence_reset_worker(int worker);
+
+/*
+ * chat_presence_drop_node forgets every connection of node (a gateway whose
+ * lease ran out) and returns, palloc'd, the users that made go offline.
+ */
+extern char **chat_presence_drop_node(int node, int *n_offline);
 
 /* Connection slots across workers (chat.max_connections). */
 extern bool chat_conn_admit(int worker, int delta, int max);

@@ -855,3 +855,85 @@ BEGIN
 		LIMIT max;
 END
 $$;
+
+/* ------------------------------------------------------------------------
+ * Issue 17: standalone gateways (src/gateway, src/pg/gateway.c,
+ * docs/scaling.md).  The role chat_gateway is what a gateway logs in as (a
+ * LOGIN role granted chat_gateway): it may call the API as any user, like
+ * chat_app, plus the group-commit batch and the gateway's shared-memory
+ * functions below.  Nothing else gets them.
+ * ------------------------------------------------------------------------
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_gateway') THEN
+		CREATE ROLE chat_gateway NOLOGIN;
+	ELSE
+		RAISE WARNING 'role "chat_gateway" already exists and is used as it is'
+			USING DETAIL = 'Its members get every privilege this extension grants to chat_gateway: acting as any chat user.';
+	END IF;
+END
+$$;
+
+/*
+ * chat._gateway_send_batch / _gateway_send: the worker's group-commit
+ * statements (chat._send_batch, chat._send) for a gateway, which runs
+ * them over libpq in one transaction per batch.
+ */
+CREATE FUNCTION chat._gateway_send_batch(channels uuid[], senders text[], contents text[],
+										 client_ids uuid[], kinds text[], reply_tos uuid[],
+										 attachments jsonb[])
+RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT * FROM chat._send_batch(channels, senders, contents, client_ids, kinds,
+								   reply_tos, attachments)
+$$;
+
+CREATE FUNCTION chat._gateway_send(channel uuid, sender text, content text, client_id uuid,
+								   kind text, reply_to uuid, attachments jsonb,
+								   OUT message chat.messages, OUT duplicate boolean)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT * FROM chat._send(channel, sender, content, client_id, kind, reply_to,
+							 attachments)
+$$;
+
+CREATE FUNCTION chat._gateway_attach(node text, lease_ms integer) RETURNS bigint
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_attach';
+CREATE FUNCTION chat._gateway_renew(handle bigint, lease_ms integer) RETURNS integer
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_renew';
+CREATE FUNCTION chat._gateway_detach(handle bigint) RETURNS void
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_detach';
+CREATE FUNCTION chat._gateway_presence(handle bigint, user_id text, up boolean) RETURNS boolean
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_presence';
+CREATE FUNCTION chat._gateway_rejoin(handle bigint, users text[]) RETURNS integer
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_rejoin';
+CREATE FUNCTION chat._gateway_publish(handle bigint, events text[]) RETURNS void
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_publish';
+CREATE FUNCTION chat._gateway_events(handle bigint) RETURNS SETOF text
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_events';
+
+REVOKE EXECUTE ON FUNCTION
+	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
+	chat._gateway_send(uuid, text, text, uuid, text, uuid, jsonb),
+	chat._gateway_attach(text, integer),
+	chat._gateway_renew(bigint, integer),
+	chat._gateway_detach(bigint),
+	chat._gateway_presence(bigint, text, boolean),
+	chat._gateway_rejoin(bigint, text[]),
+	chat._gateway_publish(bigint, text[]),
+	chat._gateway_events(bigint)
+FROM PUBLIC;
+GRANT chat_app TO chat_gateway;
+GRANT USAGE ON SCHEMA chat TO chat_gateway;
+GRANT EXECUTE ON FUNCTION
+	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
+	chat._gateway_send(uuid, text, text, uuid, text, uuid, jsonb),
+	chat._gateway_attach(text, integer),
+	chat._gateway_renew(bigint, integer),
+	chat._gateway_detach(bigint),
+	chat._gateway_presence(bigint, text, boolean),
+	chat._gateway_rejoin(bigint, text[]),
+	chat._gateway_publish(bigint, text[]),
+	chat._gateway_events(bigint),
+	chat._user_online(text)
+TO chat_gateway;

@@ -58,6 +58,43 @@ DEFAULT_SETTINGS = {
 
 psycopg2.extras.register_uuid()
 
+# --------------------------------------------------------------------------
+# topologies (issue 17): CHAT_TOPOLOGY=worker (the default: clients talk to
+# the in-server worker), gateway (one chat-gateway in front of the cluster)
+# or mixed (two gateways behind HAProxy, and the worker: WebSocket client
+# URLs alternate between HAProxy and the worker; raw HTTP and /metrics go to
+# the first gateway).  The suites run unchanged; the
+# few tests about the in-server worker itself skip with a reason
+# (worker_only below).
+# --------------------------------------------------------------------------
+
+TOPOLOGY = os.environ.get("CHAT_TOPOLOGY", "worker")
+assert TOPOLOGY in ("worker", "gateway", "mixed"), TOPOLOGY
+# $CHAT_GATEWAY (an ASan build), or the one `make` built in this tree, or in
+# $TOP's (test/asan runs a copy of the test files elsewhere)
+GATEWAY_BIN = os.environ.get("CHAT_GATEWAY") or next(
+    (p for p in (os.path.join(os.path.dirname(__file__), "..", "..", "build", "chat-gateway"),
+                 os.path.join(os.environ.get("TOP", "/nonexistent"), "build", "chat-gateway"))
+     if os.path.exists(p)), "chat-gateway")
+# The gateway's settings taken over from the cluster's (same names).
+GATEWAY_SETTINGS = (
+    "chat.heartbeat_interval", "chat.heartbeat_timeout", "chat.typing_timeout",
+    "chat.typing_debounce", "chat.max_message_bytes", "chat.max_frame_bytes",
+    "chat.max_outbound_bytes", "chat.handshake_timeout", "chat.max_connections",
+    "chat.max_connections_per_ip", "chat.max_handshakes",
+    "chat.max_handshakes_per_ip", "chat.rate_limit", "chat.rate_burst",
+    "chat.user_rate_limit", "chat.user_rate_burst", "chat.statement_timeout",
+    "chat.allowed_origins", "chat.jwt_audience", "chat.jwt_issuer",
+    "chat.jwt_leeway",
+)
+
+
+def worker_only(reason):
+    """Marks a test about the in-server worker itself: skipped (with the
+    reason) when the clients talk to gateways."""
+    return pytest.mark.skipif(TOPOLOGY != "worker",
+                              reason="in-server worker only: " + reason)
+
 
 # --------------------------------------------------------------------------
 # polling
@@ -299,6 +336,12 @@ class Cluster:
         self.log = os.path.join(self.dir, "server.log")
         self.port = free_port()
         self.chat_port = free_port()
+        # the in-server worker's port; chat_port is where clients go
+        self.worker_port = self.chat_port
+        self.gateways = []
+        self.haproxy = None
+        self._rr = 0
+        self.last_port = self.chat_port
         self.pid = None
         self._conn = None
         Cluster._all.append(self)
@@ -322,6 +365,8 @@ class Cluster:
             "chat.listen_addresses": "'127.0.0.1'",
             "chat.jwt_secret": "'%s'" % self.secret,
         }
+        if TOPOLOGY != "worker":
+            conf["chat.notify_bus"] = "on"
         conf.update(self.settings)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\n# integration suite\n")
@@ -335,7 +380,55 @@ class Cluster:
                                % (r.stdout, r.stderr, self.log_tail()))
         self.sql("CREATE EXTENSION chat")
         self.wait_ready()
+        if TOPOLOGY != "worker":
+            self.start_gateways(1 if TOPOLOGY == "gateway" else 2)
         return self
+
+    # -- gateways (issue 17) ------------------------------------------------
+
+    def start_gateways(self, n):
+        """n chat-gateways (and HAProxy in front when n > 1), logged in as a
+        role that has chat_gateway and nothing else."""
+        if not self.sql1("SELECT 1 FROM pg_roles WHERE rolname = 'chat_gw'"):
+            self.sql("CREATE ROLE chat_gw LOGIN IN ROLE chat_gateway")
+        secret_file = os.path.join(self.dir, "gw-secret")
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.secret + "\n")
+        for i in range(n):
+            self.gateways.append(Gateway(self, "gw%d" % (i + 1), secret_file))
+        for g in self.gateways:
+            g.start()
+        for g in self.gateways:
+            g.wait_healthy()
+        # raw HTTP and /metrics (chat_port) go to the first gateway itself:
+        # HAProxy answers a malformed request with its own page, and its
+        # /metrics would come from either gateway
+        self.chat_port = self.gateways[0].port
+        if n > 1:
+            self.haproxy = HAProxy(self, [g.port for g in self.gateways])
+            self.haproxy.start()
+
+    def client_port(self):
+        """Where the next WebSocket client connects: the chat port, or in
+        the mixed topology alternately HAProxy (two gateways, round robin)
+        and the worker."""
+        if TOPOLOGY != "mixed" or self.haproxy is None:
+            return self.chat_port
+        self._rr += 1
+        return self.haproxy.port if self._rr % 2 else self.worker_port
+
+    def worker_port_used(self):
+        """Clients connect to the worker too (not only to gateways)."""
+        return TOPOLOGY in ("worker", "mixed")
+
+    def stop_gateways(self):
+        if self.haproxy:
+            self.haproxy.stop()
+            self.haproxy = None
+        for g in self.gateways:
+            g.stop()
+        self.gateways = []
 
     def _read_pid(self):
         try:
@@ -352,6 +445,7 @@ class Cluster:
         wait_until(lambda: self.healthz() == 200, timeout, what="/healthz 200")
 
     def stop(self):
+        self.stop_gateways()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -459,9 +553,10 @@ class Cluster:
         return jwt.encode(payload, self.secret, algorithm="HS256")
 
     def url(self, token=None):
+        port = self.last_port = self.client_port()
         if token is None:
-            return "ws://127.0.0.1:%d/ws" % self.chat_port
-        return "ws://127.0.0.1:%d/ws?token=%s" % (self.chat_port, token)
+            return "ws://127.0.0.1:%d/ws" % port
+        return "ws://127.0.0.1:%d/ws?token=%s" % (port, token)
 
     def healthz(self):
         try:
@@ -471,6 +566,132 @@ class Cluster:
 
     async def client(self, user, **kw):
         return await Client.open(self, user, **kw)
+
+
+class Gateway:
+    """One chat-gateway process of a cluster (build/chat-gateway, or
+    $CHAT_GATEWAY: an ASan build), configured by a file."""
+
+    def __init__(self, cluster, name, secret_file):
+        self.cluster = cluster
+        self.name = name
+        self.port = free_port()
+        self.conf = os.path.join(cluster.dir, name + ".conf")
+        self.log = os.path.join(cluster.dir, name + ".log")
+        self.proc = None
+        lines = [
+            "chat.conninfo = 'host=%s port=%d dbname=postgres user=chat_gw'"
+            % (cluster.dir, cluster.port),
+            "chat.node_name = '%s'" % name,
+            "chat.port = %d" % self.port,
+            "chat.jwt_secret_file = '%s'" % secret_file,
+        ]
+        for k in GATEWAY_SETTINGS:
+            if k in cluster.settings:
+                lines.append("%s = %s" % (k, cluster.settings[k]))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self):
+        self._logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([GATEWAY_BIN, "-c", self.conf],
+                                     stdout=self._logf, stderr=self._logf)
+
+    def wait_healthy(self, timeout=30):
+        def ok():
+            assert self.proc.poll() is None, "%s exited: %s" % (self.name, self.log_tail())
+            try:
+                return http_get(self.port, "/healthz").status == 200
+            except OSError:
+                return False
+        wait_until(ok, timeout, what="%s /healthz 200" % self.name)
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def restart(self):
+        """SIGTERM (close 1001, goodbye), then a new process on the port."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.start()
+        self.wait_healthy()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+                self.proc.terminate()
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        try:
+            self._logf.close()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            shutil.copy(self.log, os.path.join(ARTIFACTS, "%s-%s.log"
+                                               % (self.cluster.name, self.name)))
+        except OSError:
+            pass
+
+
+class HAProxy:
+    """HAProxy in front of gateways: round robin, health checks on
+    /healthz, WebSockets passed through (timeout tunnel)."""
+
+    def __init__(self, cluster, ports):
+        self.cluster = cluster
+        self.port = free_port()
+        self.conf = os.path.join(cluster.dir, "haproxy.cfg")
+        self.log = os.path.join(cluster.dir, "haproxy.log")
+        self.proc = None
+        servers = "".join("    server gw%d 127.0.0.1:%d check inter 500ms fall 2 rise 1\n"
+                          % (i + 1, p) for i, p in enumerate(ports))
+        with open(self.conf, "w") as f:
+            f.write(HAPROXY_CFG % {"port": self.port, "servers": servers})
+
+    def start(self):
+        self._logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.conf],
+                                     stdout=self._logf, stderr=self._logf)
+        wait_until(lambda: self.proc.poll() is None and http_get(self.port, "/healthz").status == 200,
+                   30, what="HAProxy /healthz 200")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+
+# docs/scaling.md shows the same configuration.
+HAPROXY_CFG = """global
+    maxconn 4096
+defaults
+    mode http
+    # one request per connection, as the gateway answers (Connection: close)
+    option httpclose
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+frontend chat
+    bind 127.0.0.1:%(port)d
+    default_backend gateways
+backend gateways
+    balance roundrobin
+    option httpchk GET /healthz
+%(servers)s"""
 
 
 def new_user(prefix="u"):
@@ -546,6 +767,7 @@ class Client:
                                       open_timeout=10, close_timeout=2,
                                       max_size=None)
         c = cls(cluster, user, ws)
+        c.port = cluster.last_port      # the node (or HAProxy) it connected to
         if wait_ready:
             c.ready = await c.wait_for(lambda f: True, timeout=10)
             assert c.ready["type"] == "ready", c.ready

@@ -23,7 +23,10 @@ def one_worker(cluster_factory):
 
 
 def hibernating(c):
-    return int(metrics(c.chat_port)[("chat_connections_hibernating", '{worker="0"}')])
+    """Connections asleep on the node behind c.chat_port (the worker, or a
+    gateway: its node id labels it)."""
+    return int(sum(v for (name, _), v in metrics(c.chat_port).items()
+                   if name == "chat_connections_hibernating"))
 
 
 def open_ready(c, user):

@@ -240,7 +240,7 @@ async def test_metrics_count_what_the_worker_did(cluster):
         w = 'worker="%d"' % ca.worker
         m = None
         for _ in range(200):    # SO_REUSEPORT: any worker may answer
-            got = metrics(cluster.chat_port)
+            got = metrics(ca.port)
             if any(w in labels for (_, labels) in got):
                 m = got
                 break

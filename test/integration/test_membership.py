@@ -222,8 +222,9 @@ async def test_no_delivery_of_a_message_committed_after_removal(cluster):
         await ca.send({"type": "send", "clientId": cid, "channelId": str(g),
                        "content": "after c was removed"})
         await async_wait_until(
-            lambda: cluster.sql1("SELECT wait_event_type FROM pg_stat_activity "
-                                 "WHERE backend_type = 'chat worker'") == "Lock",
+            lambda: cluster.sql1("SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE (backend_type = 'chat worker' OR usename = 'chat_gw') "
+                                 "AND wait_event_type = 'Lock'") >= 1,
             timeout=5, what="the worker to wait for the removal's lock")
         app.commit()
         k = await ca.wait_for(lambda f: f.get("clientId") == cid, timeout=10)

@@ -11,7 +11,10 @@ import uuid
 
 import pytest
 
-from conftest import assert_gap_free, async_wait_until, close_all, new_user
+from conftest import assert_gap_free, async_wait_until, close_all, new_user, worker_only
+
+pytestmark = worker_only("the number of workers, their restarts and the kernel's "
+                         "spread over them (SO_REUSEPORT) are the server's own")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,11 @@ event loop with a timeout, each test appends "PASS/FAIL <suite>::<file>::<test>"
 to $RESULTS (a skipped test counts as a failure: it proves nothing), and
 every cluster still running at exit is stopped by pid.
 
+Issue 17: with CHAT_TOPOLOGY=gateway|mixed the suite's name says so
+("test/integration[mixed]"), and a test marked worker_only (conftest.py:
+about the in-server worker itself) is written as "SKIP ... (reason)": not
+a pass, not a failure.
+
 A suite's conftest.py calls install(globals(), "test/live", 60, livelib.Cluster).
 """
 import asyncio
@@ -18,6 +23,10 @@ import pytest
 def install(namespace, suite, test_timeout, cluster_class):
     """Defines the hooks in the conftest module whose globals are namespace."""
     outcomes = {}
+    reasons = {}
+    topology = os.environ.get("CHAT_TOPOLOGY", "worker")
+    if topology != "worker":
+        suite = "%s[%s]" % (suite, topology)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(pyfuncitem):
@@ -41,6 +50,10 @@ def install(namespace, suite, test_timeout, cluster_class):
             outcomes.setdefault(name, "PASS")
         elif report.skipped and name not in outcomes:
             outcomes[name] = "SKIP"
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            if "in-server worker only" in reason or "through HAProxy" in reason:
+                outcomes[name] = "TOPOLOGY"
+                reasons[name] = reason.replace("Skipped: ", "")
 
     def pytest_sessionfinish(session, exitstatus):
         results = os.environ.get("RESULTS")
@@ -48,6 +61,9 @@ def install(namespace, suite, test_timeout, cluster_class):
             return
         with open(results, "a") as f:
             for name, status in outcomes.items():
+                if status == "TOPOLOGY":
+                    f.write("SKIP %s::%s (%s)\n" % (suite, name, reasons[name]))
+                    continue
                 f.write("%s %s::%s\n" % ("PASS" if status == "PASS" else "FAIL", suite, name))
             if not outcomes and exitstatus != 0:
                 f.write("FAIL %s (exit %d, no test ran)\n" % (suite, exitstatus))

@@ -38,6 +38,8 @@ wait_until = it.wait_until
 async_wait_until = it.async_wait_until
 close_all = it.close_all
 assert_gap_free = it.assert_gap_free
+worker_only = it.worker_only
+TOPOLOGY = it.TOPOLOGY
 
 # Timings of every cluster of this suite (postgresql.conf literals).  The
 # integration defaults already give heartbeat_interval 1s / timeout 3s.

@@ -21,7 +21,11 @@ import time
 
 from livelib import (TYPING_TIMEOUT, LATE_MARGIN, RawWs, async_wait_until, client_on_worker,
                      close_all, count, is_type, new_user, online, presence_of,
-                     stopped_of, typing_of, worker_pid_of)
+                     stopped_of, typing_of, worker_only, worker_pid_of)
+
+# Across hosts, the same behaviours are the mixed topology's (CHAT_TOPOLOGY):
+# test_presence.py and test_typing.py with clients on gateways and the worker.
+pytestmark = worker_only("places connections on worker 0 and 1 and restarts one")
 
 
 def presences(client, user):
