@@ -203,6 +203,7 @@ listen_up(gw_node *n)
 		return false;
 	}
 	n->listen_gen++;
+	n->bus_pid_checked_us = 0;	/* look the relay up at the first payload */
 	/* whatever committed while we were not listening is in the tables */
 	chat_server_resync(n->srv);
 	n->events_pending = true;
@@ -213,6 +214,47 @@ int
 gw_node_listen_fd(gw_node *n)
 {
 	return n->listen.conn ? PQsocket(n->listen.conn) : -1;
+}
+
+/* At most one look-up of the relay per second, however many payloads. */
+#define BUS_PID_RECHECK_US 1000000
+
+/*
+ * from_bus tells whether a payload came from the server's bus relay (the
+ * only process that emits NOTIFY chat, src/pg/bus.c).  Any role may NOTIFY
+ * chat, and every hint makes the gateway read the tables, so payloads from
+ * anyone else are dropped before they cost anything.  The relay's pid comes
+ * from chat._gateway_bus_pid() (pg_stat_activity's backend_type, which no
+ * role can set); a
+ * relay that restarted has a new pid: the first payload from it makes the
+ * gateway look again (once a second at most), and a changed pid means
+ * hints may have been dropped meanwhile, so everything is re-read.
+ */
+static bool
+from_bus(gw_node *n, int pid)
+{
+	int64_t		now = chat_clock_us();
+	PGresult   *r;
+	int			found = 0;
+
+	if (pid == n->bus_pid && pid != 0)
+		return true;
+	if (n->bus_pid_checked_us != 0 &&
+		now - n->bus_pid_checked_us < BUS_PID_RECHECK_US)
+		return false;
+	n->bus_pid_checked_us = now;
+	r = gw_pq_exec(n->pq, "SELECT chat._gateway_bus_pid()", 0, NULL);
+	if (r != NULL && gw_pq_ok(r) && PQntuples(r) == 1 &&
+		!PQgetisnull(r, 0, 0))
+		found = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (found != 0 && found != n->bus_pid)
+	{
+		if (n->bus_pid != 0)
+			chat_server_resync(n->srv);
+		n->bus_pid = found;
+	}
+	return pid == n->bus_pid && pid != 0;
 }
 
 void
@@ -236,8 +278,15 @@ gw_node_notified(gw_node *n)
 	{
 		chat_event	ev;
 
+		if (!from_bus(n, note->be_pid))
+		{
+			n->forged++;
+			PQfreemem(note);
+			continue;
+		}
+
 		/*
-		 * Any role may NOTIFY chat: a payload is only ever a hint to read the
+		 * Even from the relay, a payload is only ever a hint to read the
 		 * tables, and one naming a user is not believed.  A user id travels
 		 * only through chat._gateway_events (the ring, written by the server
 		 * alone); typing and presence come only from there.

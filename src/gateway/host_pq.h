@@ -31,6 +31,10 @@ typedef struct gw_node
 	bool		resync_pending; /* the next attach must resync */
 	int64_t		next_renew_ms;
 	int64_t		next_listen_ms; /* reconnect backoff */
+	int			bus_pid;		/* the server's bus relay, the only sender of
+								 * NOTIFY chat believed; 0: not known */
+	int64_t		bus_pid_checked_us; /* when it was last looked up */
+	uint64_t	forged;			/* payloads from any other process, dropped */
 	void		(*on_node_id) (void *arg, int node_id);
 	void	   *on_node_id_arg;
 } gw_node;

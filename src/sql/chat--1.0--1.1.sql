@@ -911,6 +911,16 @@ CREATE FUNCTION chat._gateway_publish(handle bigint, events text[]) RETURNS void
 LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_publish';
 CREATE FUNCTION chat._gateway_events(handle bigint) RETURNS SETOF text
 LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_events';
+-- The pid of the bus relay, the only process that emits NOTIFY chat: a
+-- gateway believes no payload from any other (any role may NOTIFY chat).
+-- SECURITY DEFINER: pg_stat_activity shows another role's backend_type
+-- only to roles with pg_read_all_stats.
+CREATE FUNCTION chat._gateway_bus_pid() RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT a.pid FROM pg_catalog.pg_stat_activity AS a
+	WHERE a.backend_type = 'chat bus relay'
+	ORDER BY a.backend_start DESC LIMIT 1
+$$;
 
 REVOKE EXECUTE ON FUNCTION
 	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
@@ -921,7 +931,8 @@ REVOKE EXECUTE ON FUNCTION
 	chat._gateway_presence(bigint, text, boolean),
 	chat._gateway_rejoin(bigint, text[]),
 	chat._gateway_publish(bigint, text[]),
-	chat._gateway_events(bigint)
+	chat._gateway_events(bigint),
+	chat._gateway_bus_pid()
 FROM PUBLIC;
 GRANT chat_app TO chat_gateway;
 GRANT USAGE ON SCHEMA chat TO chat_gateway;
@@ -935,5 +946,6 @@ GRANT EXECUTE ON FUNCTION
 	chat._gateway_rejoin(bigint, text[]),
 	chat._gateway_publish(bigint, text[]),
 	chat._gateway_events(bigint),
+	chat._gateway_bus_pid(),
 	chat._user_online(text)
 TO chat_gateway;
