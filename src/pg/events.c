@@ -616,6 +616,60 @@ chat_hint_reaction(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+void
+chat_events_note(const chat_event *ev)
+{
+	pending_add(ev);
+}
+
+PG_FUNCTION_INFO_V1(chat_hint_change);
+
+/*
+ * chat_hint_change (chat._hint_change(kind, channel, seq, user_id))
+ * records, for the commit, the hint the row trigger would have recorded:
+ * 'm', 'u', 'd' with a seq, 'j', 'l' with a user id.  On a Citus cluster
+ * the rows live on the nodes and the triggers are gone (chat_distribute),
+ * so the functions that write them call this on the coordinator.
+ */
+Datum
+chat_hint_change(PG_FUNCTION_ARGS)
+{
+	chat_event	ev;
+	char		kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	kind = PG_GETARG_CHAR(0);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	set_channel(&ev, PG_GETARG_DATUM(1));
+	switch (kind)
+	{
+		case CHAT_EV_MESSAGE:
+		case CHAT_EV_EDIT:
+		case CHAT_EV_DELETE:
+			if (PG_ARGISNULL(2) || PG_GETARG_INT64(2) < 1)
+				PG_RETURN_VOID();
+			ev.seq = PG_GETARG_INT64(2);
+			break;
+		case CHAT_EV_JOIN:
+		case CHAT_EV_LEAVE:
+			if (PG_ARGISNULL(3))
+				PG_RETURN_VOID();
+			set_user(&ev, PG_GETARG_DATUM(3));
+			if (ev.user[0] == '\0')
+				PG_RETURN_VOID();
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid hint kind \"%c\"", kind),
+					 errhint("The kinds are m, u, d (with a seq) and j, l (with a user id).")));
+	}
+	pending_add(&ev);
+	PG_RETURN_VOID();
+}
+
 /* --- inspection -------------------------------------------------------- */
 
 static uint64 take_cursor = 0;

@@ -25,6 +25,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 
+#include "pg/citus.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/store_spi.h"
@@ -937,9 +938,16 @@ text_array(const char **values, size_t n)
 											  TYPALIGN_INT));
 }
 
+static void batch_body(void *arg);
+
 /*
  * set_body stores the whole batch with one statement, chat._send_batch,
  * which stores every item or raises (then the caller goes item by item).
+ * On a Citus cluster it goes item by item at once: chat._send_batch's
+ * statement (row locks over many channels, writes joined by ctid) is not
+ * one Citus can distribute, while each chat._send statement names one
+ * channel and is routed to its node; a batch whose channels live on two
+ * nodes then commits on both with two-phase commit.
  */
 static void
 set_body(void *arg)
@@ -955,6 +963,11 @@ set_body(void *arg)
 	int			rc;
 	const char **cols[7];
 
+	if (chat_distributed())
+	{
+		batch_body(arg);
+		return;
+	}
 	/* one array per argument of chat._send_batch */
 	for (int k = 0; k < 7; k++)
 		cols[k] = palloc(b->n * sizeof(char *));
