@@ -42,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/uuid.h"
 
 #include "pg/events.h"
@@ -232,11 +233,25 @@ static int	n_pending = 0;
 static int	cap_pending = 0;
 static bool pending_overflow = false;
 
+/*
+ * On a Citus coordinator the rows were written on the nodes, and Citus
+ * commits them there from its own XACT_EVENT_COMMIT callback, which runs
+ * after ours (callbacks run newest first, and Citus is loaded first).  A
+ * hint appended from ours could reach a worker before the rows are visible
+ * on the node.  So the hints of chat_events_note (the coordinator's own,
+ * pg/citus.h) are appended later in the same commit, when the transaction's
+ * resources are released, before its locks: after every callback.
+ */
+static bool pending_after_callbacks = false;
+static bool commit_seen = false;
+
 static void
 pending_reset(void)
 {
 	n_pending = 0;
 	pending_overflow = false;
+	pending_after_callbacks = false;
+	commit_seen = false;
 }
 
 /*
@@ -321,6 +336,11 @@ xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			if (pending_after_callbacks)
+			{
+				commit_seen = true; /* see resowner_callback */
+				break;
+			}
 			at_commit();
 			pending_reset();
 			break;
@@ -372,11 +392,29 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/*
+ * resowner_callback appends the hints deferred by pending_after_callbacks:
+ * CommitTransaction releases the resources after calling every transaction
+ * callback, and the locks last.  It is called for every resource owner
+ * released; the first call after the commit appends, the others find
+ * nothing.
+ */
+static void
+resowner_callback(ResourceReleasePhase phase, bool isCommit, bool isTopLevel,
+				  void *arg)
+{
+	if (!commit_seen || !isCommit || phase !=RESOURCE_RELEASE_BEFORE_LOCKS)
+		return;
+	at_commit();
+	pending_reset();
+}
+
 void
 chat_events_register_callbacks(void)
 {
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
+	RegisterResourceReleaseCallback(resowner_callback, NULL);
 }
 
 /* --- the trigger and the read hint ----------------------------------- */
@@ -620,6 +658,7 @@ void
 chat_events_note(const chat_event *ev)
 {
 	pending_add(ev);
+	pending_after_callbacks = true;
 }
 
 PG_FUNCTION_INFO_V1(chat_hint_change);
@@ -666,7 +705,7 @@ chat_hint_change(PG_FUNCTION_ARGS)
 					 errmsg("invalid hint kind \"%c\"", kind),
 					 errhint("The kinds are m, u, d (with a seq) and j, l (with a user id).")));
 	}
-	pending_add(&ev);
+	chat_events_note(&ev);
 	PG_RETURN_VOID();
 }
 

@@ -54,7 +54,8 @@ enum
 	ST_INSERT,
 	ST_MESSAGE_BY_KEY,
 	ST_MARK_READ,
-	ST_PROBE_CHANNEL,			/* ST_PROBE on Citus (pg/citus.h) */
+	ST_PROBE_KEY,				/* on Citus (pg/citus.h), ST_PROBE is */
+	ST_PROBE_MEMBER,			/* these two */
 	N_STATEMENTS
 };
 
@@ -132,20 +133,31 @@ static const Statement statements[N_STATEMENTS] = {
 
 	/*
 	 * On a Citus cluster the key is (channel, sender, client_id): the probe
-	 * names the channel, so Citus routes it to the channel's shard instead
-	 * of asking every shard.
+	 * names the channel, so Citus routes it to the channel's shard instead of
+	 * asking every shard; and it is two plain statements, as Citus cannot
+	 * always distribute subqueries in a target list.
 	 */
-	[ST_PROBE_CHANNEL] = {
-		"SELECT (SELECT m.id FROM chat.messages AS m "
-		"        WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3), "
-		"       EXISTS (SELECT FROM chat.channel_members AS x "
-		"               WHERE x.channel_id = $1 AND x.user_id = $2)",
+	[ST_PROBE_KEY] = {
+		"SELECT m.id FROM chat.messages AS m "
+		"WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
 		3, {UUIDOID, TEXTOID, UUIDOID}
+	},
+	[ST_PROBE_MEMBER] = {
+		"SELECT FROM chat.channel_members AS x WHERE x.channel_id = $1 AND x.user_id = $2",
+		2, {UUIDOID, TEXTOID}
 	},
 };
 
 /* kept plans, made by the backend's first chat_send */
 static SPIPlanPtr plans[N_STATEMENTS];
+
+/*
+ * On a Citus cluster (pg/citus.h) each statement is planned anew with the
+ * arguments' values instead (SPI_execute_with_args), as store_spi.c's run
+ * does there: Citus needs the values to route, and cannot distribute a
+ * kept plan of some statements.
+ */
+static bool oneshot = false;
 
 /*
  * prepare_plans plans every statement not planned yet and keeps it for the
@@ -180,7 +192,11 @@ prepare_plans(void)
 static void
 run(int i, Datum *values, const char *nulls, int expect)
 {
-	int			rc = SPI_execute_plan(plans[i], values, nulls, false, 0);
+	const Statement *st = &statements[i];
+	int			rc = oneshot ?
+	SPI_execute_with_args(st->sql, st->nargs, (Oid *) st->types, values,
+						  nulls, false, 0) :
+	SPI_execute_plan(plans[i], values, nulls, false, 0);
 
 	if (rc != expect)
 		elog(ERROR, "chat_send: \"%s\" failed: %s", statements[i].sql,
@@ -329,6 +345,7 @@ chat_send(PG_FUNCTION_ARGS)
 	bool		dup_null;
 	bool		isnull;
 	bool		distributed;
+	bool		is_member;
 
 	check_arguments(fcinfo);
 	sender = PG_GETARG_DATUM(1);
@@ -336,8 +353,10 @@ chat_send(PG_FUNCTION_ARGS)
 	memset(nulls, ' ', sizeof(nulls));
 
 	SPI_connect();
-	prepare_plans();
 	distributed = chat_distributed();
+	oneshot = distributed;
+	if (!oneshot)
+		prepare_plans();
 
 	if (!PG_ARGISNULL(6))
 	{
@@ -356,8 +375,16 @@ chat_send(PG_FUNCTION_ARGS)
 	args[0] = channel;
 	args[1] = sender;
 	args[2] = client_id;
-	run(distributed ? ST_PROBE_CHANNEL : ST_PROBE, args, nulls, SPI_OK_SELECT);
-	dup_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dup_null);
+	if (distributed)
+	{
+		run(ST_PROBE_KEY, args, nulls, SPI_OK_SELECT);
+		dup_id = first_column(&dup_null);
+	}
+	else
+	{
+		run(ST_PROBE, args, nulls, SPI_OK_SELECT);
+		dup_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dup_null);
+	}
 	if (!dup_null)
 	{
 		/* SPI_getbinval points into SPI_tuptable, which the next run frees */
@@ -368,7 +395,15 @@ chat_send(PG_FUNCTION_ARGS)
 		run(ST_MESSAGE_BY_ID, args, nulls, SPI_OK_SELECT);
 		goto done;
 	}
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	if (distributed)
+	{
+		run(ST_PROBE_MEMBER, args, nulls, SPI_OK_SELECT);
+		is_member = SPI_processed > 0;
+	}
+	else
+		is_member = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+	if (!is_member)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("user \"%s\" is not a member of channel %s",
@@ -427,8 +462,8 @@ chat_send(PG_FUNCTION_ARGS)
 
 	/*
 	 * On Citus the row was written on a node, where no trigger records the
-	 * hint any more: record it here, on the coordinator, whose workers
-	 * serve the channel's clients.
+	 * hint any more: record it here, on the coordinator, whose workers serve
+	 * the channel's clients.
 	 */
 	if (distributed)
 	{

@@ -834,13 +834,12 @@ BEGIN
 
 	IF distributed THEN
 		-- Citus: the key is per channel, and naming the channel routes
-		-- the probe to the channel's shard
-		SELECT (SELECT m.id FROM chat.messages AS m
-				WHERE m.channel_id = channel AND m.sender_id = sender
-				  AND m.client_id = _send.client_id),
-			   EXISTS (SELECT FROM chat.channel_members AS x
-					   WHERE x.channel_id = channel AND x.user_id = sender)
-		INTO dup_id, is_member;
+		-- each probe to the channel's shard (two plain statements: Citus
+		-- cannot always distribute subqueries in a target list)
+		SELECT m.id INTO dup_id FROM chat.messages AS m
+		WHERE m.channel_id = channel AND m.sender_id = sender AND m.client_id = _send.client_id;
+		PERFORM FROM chat.channel_members AS x WHERE x.channel_id = channel AND x.user_id = sender;
+		is_member := FOUND;
 	ELSE
 		SELECT (SELECT m.id FROM chat.messages AS m
 				WHERE m.sender_id = sender AND m.client_id = _send.client_id),
@@ -886,13 +885,22 @@ BEGIN
 	-- transaction (which may go on to lock this channel) keeps it, and that
 	-- transaction's marker wins.  Waiting here, while holding the channel
 	-- lock, could deadlock with it.
-	UPDATE chat.channel_members AS x SET last_read_seq = next_seq
-	WHERE (x.channel_id, x.user_id) IN (
-		SELECT y.channel_id, y.user_id FROM chat.channel_members AS y
-		WHERE y.channel_id = channel AND y.user_id = sender AND y.last_read_seq < next_seq
-		FOR NO KEY UPDATE SKIP LOCKED);
 	IF distributed THEN
+		-- Citus does not always distribute this statement with PL/pgSQL's
+		-- variables as parameters ("could not create distributed plan"):
+		-- the values go in as literals
+		EXECUTE format('UPDATE chat.channel_members AS x SET last_read_seq = %s '
+					   'WHERE (x.channel_id, x.user_id) IN ('
+					   'SELECT y.channel_id, y.user_id FROM chat.channel_members AS y '
+					   'WHERE y.channel_id = %L AND y.user_id = %L AND y.last_read_seq < %s '
+					   'FOR NO KEY UPDATE SKIP LOCKED)', next_seq, channel, sender, next_seq);
 		PERFORM chat._hint_change('m', channel, next_seq, NULL);
+	ELSE
+		UPDATE chat.channel_members AS x SET last_read_seq = next_seq
+		WHERE (x.channel_id, x.user_id) IN (
+			SELECT y.channel_id, y.user_id FROM chat.channel_members AS y
+			WHERE y.channel_id = channel AND y.user_id = sender AND y.last_read_seq < next_seq
+			FOR NO KEY UPDATE SKIP LOCKED);
 	END IF;
 	duplicate := false;
 END
@@ -1150,8 +1158,159 @@ END
 $$;
 
 /*
+ * chat._send_batch, on Citus, stores item by item through chat._send.
+ */
+CREATE OR REPLACE FUNCTION chat._send_batch(channels uuid[], senders text[], contents text[],
+								 client_ids uuid[], kinds text[], reply_tos uuid[],
+								 attachments jsonb[])
+RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer := coalesce(cardinality(channels), 0);
+	a jsonb;
+	n_invalid integer;
+	n_attached integer;
+	n_channels integer;
+	locked_ids uuid[];
+	locked_seqs bigint[];
+	locked_tids tid[];
+	batch_item record;
+	batch_sent record;
+	ords bigint[] := '{}';
+	dups boolean[] := '{}';
+	msgs chat.messages[] := '{}';
+BEGIN
+	IF coalesce(cardinality(senders), 0) <> n OR coalesce(cardinality(contents), 0) <> n
+	   OR coalesce(cardinality(client_ids), 0) <> n OR coalesce(cardinality(kinds), 0) <> n
+	   OR coalesce(cardinality(reply_tos), 0) <> n OR coalesce(cardinality(attachments), 0) <> n THEN
+		RAISE EXCEPTION 'the arrays of a batch must have the same length'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF chat._distributed() THEN
+		/*
+		 * Citus cannot distribute the statement below (row locks over many
+		 * channels, writes joined by ctid).  chat._send can: each of its
+		 * statements names one channel and goes to that channel's node.
+		 * So item by item, in channel id order (the lock order below), each
+		 * as chat._send stores it, in one transaction: an error raises for
+		 * the whole batch, as below.  The worker's batches span channels on
+		 * several nodes; Citus commits them with two-phase commit.
+		 */
+		FOR batch_item IN SELECT t.* FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos,
+										attachments) WITH ORDINALITY AS t(ch, s, c, cid, k, rt, att, o)
+				 ORDER BY t.ch, t.o LOOP
+			SELECT x.message AS m, x.duplicate AS d INTO batch_sent
+			FROM chat._send(batch_item.ch, batch_item.s, batch_item.c, batch_item.cid,
+							batch_item.k, batch_item.rt, batch_item.att) AS x;
+			ords := ords || batch_item.o;
+			dups := dups || batch_sent.d;
+			msgs := msgs || batch_sent.m;
+		END LOOP;
+		RETURN QUERY SELECT u.o, u.d, msgs[u.i]
+			FROM unnest(ords, dups) WITH ORDINALITY AS u(o, d, i) ORDER BY u.o;
+		RETURN;
+	END IF;
+	SELECT count(*) FILTER (WHERE i.ch IS NULL OR i.s IS NULL OR i.t IS NULL OR i.cid IS NULL
+								   OR i.k IS NULL OR i.t = '' OR octet_length(i.t) > l.lim
+								   OR (i.k <> 'text' AND i.k !~ '^[a-z][a-z0-9_.-]{0,31}$')),
+		   count(i.att), count(DISTINCT i.ch)
+	INTO n_invalid, n_attached, n_channels
+	FROM unnest(channels, senders, contents, client_ids, kinds, attachments) AS i(ch, s, t, cid, k, att),
+		 (SELECT chat._max_message_bytes() AS lim) AS l;
+	IF n_invalid > 0 THEN
+		RAISE EXCEPTION 'a message of the batch is invalid' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF n_attached > 0 THEN
+		FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
+			PERFORM chat._check_attachments(a);
+		END LOOP;
+	END IF;
+
+	/*
+	 * Lock the channels in id order.  A row that had to be waited for is
+	 * returned as its newest version, so last_seq is current; and while we
+	 * hold the lock nobody else moves the row, so its ctid stays valid for
+	 * the UPDATE below.
+	 */
+	SELECT array_agg(l.id ORDER BY l.id), array_agg(l.last_seq ORDER BY l.id),
+		   array_agg(l.ctid ORDER BY l.id)
+	INTO locked_ids, locked_seqs, locked_tids
+	FROM (SELECT c.id, c.last_seq, c.ctid FROM chat.channels AS c
+		  WHERE c.id = ANY (channels) ORDER BY c.id FOR NO KEY UPDATE) AS l;
+	IF coalesce(cardinality(locked_ids), 0) <> n_channels THEN
+		RAISE EXCEPTION 'a channel of the batch does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+
+	/*
+	 * One statement, with a snapshot taken under the locks: the keys and
+	 * members as of now.  Every lookup is a scalar subquery, which the
+	 * planner runs as one index probe per item (as a join it may choose to
+	 * read a whole table into a hash, which costs more with every row the
+	 * table grows).  A new item whose sender is not a member, or whose
+	 * reply_to is not a message of its channel, makes chat._batch_refused
+	 * raise, which undoes the whole statement.
+	 */
+	RETURN QUERY
+	WITH items AS (
+		-- old: the message stored before under the item's key (a duplicate)
+		SELECT t.*, (SELECT m FROM chat.messages AS m
+					 WHERE m.sender_id = t.sender_id AND m.client_id = t.client_id) AS old
+		FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
+			WITH ORDINALITY AS t(channel_id, sender_id, content, client_id, kind, reply_to, attachments, ord)),
+	fresh AS (
+		-- the first item of each new key; a repeat within the batch is its duplicate
+		SELECT DISTINCT ON (i.sender_id, i.client_id) i.*
+		FROM items AS i WHERE (i.old).id IS NULL
+		ORDER BY i.sender_id, i.client_id, i.ord),
+	numbered AS (
+		SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
+		FROM fresh AS f JOIN unnest(locked_ids, locked_seqs) AS c(id, last_seq) ON c.id = f.channel_id),
+	ins AS (
+		INSERT INTO chat.messages AS m
+			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
+		SELECT x.channel_id, x.seq,
+			   CASE WHEN EXISTS (SELECT FROM chat.channel_members AS y
+								 WHERE y.channel_id = x.channel_id AND y.user_id = x.sender_id)
+						 AND (x.reply_to IS NULL
+							  OR EXISTS (SELECT FROM chat.messages AS r
+										 WHERE r.id = x.reply_to AND r.channel_id = x.channel_id))
+					THEN x.sender_id ELSE chat._batch_refused() END,
+			   x.client_id, x.content, x.kind, x.reply_to, x.attachments, pg_catalog.clock_timestamp()
+		FROM numbered AS x ORDER BY x.channel_id, x.seq
+		RETURNING m.*),
+	bump AS (
+		UPDATE chat.channels AS c SET last_seq = x.top
+		FROM (SELECT l.tid, max(i.seq) AS top
+			  FROM ins AS i JOIN unnest(locked_ids, locked_tids) AS l(id, tid) ON l.id = i.channel_id
+			  GROUP BY l.id, l.tid) AS x
+		WHERE c.ctid = x.tid),
+	mark AS (
+		-- sending marks the channel read for the sender, never waiting for
+		-- the member row (see chat._send)
+		UPDATE chat.channel_members AS x SET last_read_seq = l.top
+		FROM (SELECT t.top,
+					 (SELECT y.ctid FROM chat.channel_members AS y
+					  WHERE y.channel_id = t.channel_id AND y.user_id = t.sender_id
+						AND y.last_read_seq < t.top
+					  FOR NO KEY UPDATE SKIP LOCKED) AS tid
+			  FROM (SELECT i.channel_id, i.sender_id, max(i.seq) AS top
+					FROM ins AS i GROUP BY 1, 2) AS t) AS l
+		WHERE x.ctid = l.tid)
+	SELECT i.ord, ((i.old).id IS NOT NULL OR f.ord <> i.ord), coalesce(i.old, ROW(s.*)::chat.messages)
+	FROM items AS i
+	LEFT JOIN fresh AS f ON (i.old).id IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
+	LEFT JOIN ins AS s ON (i.old).id IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
+	ORDER BY i.ord;
+END
+$$;
+
+/*
  * chat._citus_prepare makes the changes chat_distribute() needs before the
- * tables can be distributed, in this database of this node.
+ * tables can be distributed.  Only on the coordinator: Citus makes each
+ * shard from the coordinator's table.  The nodes keep the tables their own
+ * CREATE EXTENSION made, empty and unused (queries go to the shards), and
+ * no DDL runs on the distributed tables afterwards, so that nothing is sent
+ * to those copies.
  */
 CREATE FUNCTION chat._citus_prepare() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1183,6 +1342,11 @@ BEGIN
 		ADD CONSTRAINT reactions_pkey PRIMARY KEY (channel_id, message_id, user_id, emoji);
 	ALTER TABLE chat.notifications DROP CONSTRAINT notifications_pkey,
 		ADD CONSTRAINT notifications_pkey PRIMARY KEY (channel_id, id);
+	-- What the dropped trigger did for a deleted channel (co-located keys).
+	ALTER TABLE chat.messages ADD CONSTRAINT messages_channel_id_fkey
+		FOREIGN KEY (channel_id) REFERENCES chat.channels (id) ON DELETE CASCADE;
+	ALTER TABLE chat.message_versions ADD CONSTRAINT message_versions_message_id_fkey
+		FOREIGN KEY (message_id, channel_id) REFERENCES chat.messages (id, channel_id) ON DELETE CASCADE;
 END
 $$;
 
@@ -1198,7 +1362,9 @@ $$;
  * Refuses when Citus is absent, or when it has run already.
  */
 CREATE FUNCTION chat_distribute(shard_count integer DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- Citus moves the rows into the shards; its notices say so at length
+SET client_min_messages = warning AS $$
 DECLARE
 	t text;
 BEGIN
@@ -1213,24 +1379,16 @@ BEGIN
 		RAISE EXCEPTION 'shard_count must be between 1 and 64000' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 
-	-- On the coordinator and on every node: CREATE EXTENSION made the
-	-- tables on each, and Citus keeps the nodes' copies as they are.
-	-- (run_command_on_workers does not raise: its rows say how it went; a
-	-- node it changed stays changed if what follows fails)
 	PERFORM chat._citus_prepare();
-	SELECT string_agg(format('%s:%s: %s', w.nodename, w.nodeport, w.result), '; ') INTO t
-	FROM run_command_on_workers('SELECT chat._citus_prepare()') AS w WHERE NOT w.success;
-	IF t IS NOT NULL THEN
-		RAISE EXCEPTION 'could not prepare the chat tables on every node'
-			USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = t,
-				  HINT = 'Create the extension on the coordinator after citus_add_node(), so that Citus creates it on every node.';
-	END IF;
 
+	-- One connection per node: in parallel mode Citus could not run the
+	-- propagation of CREATE EXTENSION chat later in the same transaction
+	-- (when chat_distribute() runs right after it).  Until the transaction
+	-- ends.
+	PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
 	IF shard_count IS NOT NULL THEN
 		PERFORM pg_catalog.set_config('citus.shard_count', shard_count::text, true);
 	END IF;
-	-- Citus moves the rows into the shards; its notices say so at length.
-	PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
 	PERFORM create_reference_table('chat.notify_settings');
 	PERFORM create_reference_table('chat.direct_pairs');
 	PERFORM create_distributed_table('chat.channels', 'id');
@@ -1238,12 +1396,6 @@ BEGIN
 							 'chat.reactions', 'chat.notifications'] LOOP
 		PERFORM create_distributed_table(t, 'channel_id', colocate_with => 'chat.channels');
 	END LOOP;
-
-	-- What the dropped trigger did for a deleted channel (co-located keys).
-	ALTER TABLE chat.messages ADD CONSTRAINT messages_channel_id_fkey
-		FOREIGN KEY (channel_id) REFERENCES chat.channels (id) ON DELETE CASCADE;
-	ALTER TABLE chat.message_versions ADD CONSTRAINT message_versions_message_id_fkey
-		FOREIGN KEY (message_id, channel_id) REFERENCES chat.messages (id, channel_id) ON DELETE CASCADE;
 END
 $$;
 

@@ -58,6 +58,14 @@ DEFAULT_SETTINGS = {
 
 psycopg2.extras.register_uuid()
 
+# CHAT_CITUS=1 (test/citus/run): every cluster is a Citus coordinator with
+# two worker nodes, the chat tables distributed with chat_distribute()
+# (docs/scaling.md, "Citus tier"); the pg_config on PATH names a tree that
+# holds citus.  test_citus.py is collected only then.
+CITUS = os.environ.get("CHAT_CITUS") == "1"
+CITUS_NODES = 2
+collect_ignore = [] if CITUS else ["test_citus.py"]
+
 
 # --------------------------------------------------------------------------
 # polling
@@ -287,8 +295,11 @@ class Cluster:
 
     _all = []
 
-    def __init__(self, name, settings):
+    def __init__(self, name, settings, role=None):
         self.name = name
+        # "single" (a plain server), or on Citus "coordinator" / "node"
+        self.role = role or ("coordinator" if CITUS else "single")
+        self.nodes = []
         self.settings = dict(DEFAULT_SETTINGS)
         self.settings.update(settings or {})
         self.secret = SECRET
@@ -306,6 +317,11 @@ class Cluster:
     # -- life cycle ---------------------------------------------------------
 
     def start(self):
+        if self.role == "coordinator":
+            for i in range(CITUS_NODES):
+                node = Cluster("%s-node%d" % (self.name, i + 1), {}, role="node")
+                self.nodes.append(node)
+                node.start()
         r = _as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-A", "trust",
                           "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"],
                          capture_output=True, text=True)
@@ -322,6 +338,10 @@ class Cluster:
             "chat.listen_addresses": "'127.0.0.1'",
             "chat.jwt_secret": "'%s'" % self.secret,
         }
+        if self.role != "single":
+            conf.update({"shared_preload_libraries": "'citus,chat'",
+                         "listen_addresses": "'127.0.0.1'",
+                         "max_prepared_transactions": "20"})
         conf.update(self.settings)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\n# integration suite\n")
@@ -333,7 +353,16 @@ class Cluster:
         if r.returncode != 0:
             raise RuntimeError("pg_ctl start failed: %s%s\n%s"
                                % (r.stdout, r.stderr, self.log_tail()))
+        if self.role == "node":
+            self.sql("CREATE EXTENSION citus")
+            return self
+        if self.role == "coordinator":
+            self.sql("CREATE EXTENSION citus")
+            for node in self.nodes:
+                self.sql("SELECT citus_add_node('localhost', %s)", (node.port,))
         self.sql("CREATE EXTENSION chat")
+        if self.role == "coordinator":
+            self.sql("SELECT chat_distribute(4)")
         self.wait_ready()
         return self
 
@@ -352,6 +381,8 @@ class Cluster:
         wait_until(lambda: self.healthz() == 200, timeout, what="/healthz 200")
 
     def stop(self):
+        for node in self.nodes:
+            node.stop()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -480,7 +511,7 @@ def new_user(prefix="u"):
 # async tests in their own event loop (90 s each), one result line per test
 # for test/run, and every cluster stopped at exit: the glue test/live and
 # test/security use too
-pytest_glue.install(globals(), "test/integration", 90, Cluster)
+pytest_glue.install(globals(), os.environ.get("CHAT_SUITE", "test/integration"), 90, Cluster)
 
 
 def start_cluster(name, **settings):
