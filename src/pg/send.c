@@ -56,6 +56,8 @@ enum
 	ST_MARK_READ,
 	ST_PROBE_KEY,				/* on Citus (pg/citus.h), ST_PROBE is */
 	ST_PROBE_MEMBER,			/* these two */
+	ST_MESSAGE_IN_CHANNEL,		/* and ST_MESSAGE_BY_ID and */
+	ST_KEY_IN_CHANNEL,			/* ST_MESSAGE_BY_KEY these */
 	N_STATEMENTS
 };
 
@@ -145,6 +147,16 @@ static const Statement statements[N_STATEMENTS] = {
 	[ST_PROBE_MEMBER] = {
 		"SELECT FROM chat.channel_members AS x WHERE x.channel_id = $1 AND x.user_id = $2",
 		2, {UUIDOID, TEXTOID}
+	},
+	/* on Citus a duplicate is in the same channel: naming it routes the read */
+	[ST_MESSAGE_IN_CHANNEL] = {
+		"SELECT m.* FROM chat.messages AS m WHERE m.channel_id = $1 AND m.id = $2",
+		2, {UUIDOID, UUIDOID}
+	},
+	[ST_KEY_IN_CHANNEL] = {
+		"SELECT m.* FROM chat.messages AS m "
+		"WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
+		3, {UUIDOID, TEXTOID, UUIDOID}
 	},
 };
 
@@ -391,8 +403,17 @@ chat_send(PG_FUNCTION_ARGS)
 		dup_id = SPI_datumTransfer(dup_id, false, UUID_LEN);
 		args[0] = channel;
 		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);
-		args[0] = dup_id;
-		run(ST_MESSAGE_BY_ID, args, nulls, SPI_OK_SELECT);
+		if (distributed)
+		{
+			args[0] = channel;
+			args[1] = dup_id;
+			run(ST_MESSAGE_IN_CHANNEL, args, nulls, SPI_OK_SELECT);
+		}
+		else
+		{
+			args[0] = dup_id;
+			run(ST_MESSAGE_BY_ID, args, nulls, SPI_OK_SELECT);
+		}
 		goto done;
 	}
 	if (distributed)
@@ -443,9 +464,19 @@ chat_send(PG_FUNCTION_ARGS)
 		 */
 		args[0] = channel;
 		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);
-		args[0] = sender;
-		args[1] = client_id;
-		run(ST_MESSAGE_BY_KEY, args, nulls, SPI_OK_SELECT);
+		if (distributed)
+		{
+			args[0] = channel;
+			args[1] = sender;
+			args[2] = client_id;
+			run(ST_KEY_IN_CHANNEL, args, nulls, SPI_OK_SELECT);
+		}
+		else
+		{
+			args[0] = sender;
+			args[1] = client_id;
+			run(ST_MESSAGE_BY_KEY, args, nulls, SPI_OK_SELECT);
+		}
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),

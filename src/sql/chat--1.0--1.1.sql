@@ -849,7 +849,12 @@ BEGIN
 	END IF;
 	IF dup_id IS NOT NULL THEN
 		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
-		SELECT * INTO message FROM chat.messages AS m WHERE m.id = dup_id;
+		IF distributed THEN
+			-- Citus: the duplicate is in this channel; naming it routes the read
+			SELECT * INTO message FROM chat.messages AS m WHERE m.channel_id = channel AND m.id = dup_id;
+		ELSE
+			SELECT * INTO message FROM chat.messages AS m WHERE m.id = dup_id;
+		END IF;
 		duplicate := true;
 		RETURN;
 	ELSIF NOT is_member THEN
@@ -874,8 +879,13 @@ BEGIN
 		-- Another transaction committed this key (for another channel) while
 		-- we waited on it: give the seq back and return that message.
 		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
-		SELECT * INTO STRICT message FROM chat.messages AS m
-		WHERE m.sender_id = sender AND m.client_id = _send.client_id;
+		IF distributed THEN
+			SELECT * INTO STRICT message FROM chat.messages AS m
+			WHERE m.channel_id = channel AND m.sender_id = sender AND m.client_id = _send.client_id;
+		ELSE
+			SELECT * INTO STRICT message FROM chat.messages AS m
+			WHERE m.sender_id = sender AND m.client_id = _send.client_id;
+		END IF;
 		duplicate := true;
 		RETURN;
 	END IF;

@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -65,6 +66,13 @@ psycopg2.extras.register_uuid()
 CITUS = os.environ.get("CHAT_CITUS") == "1"
 CITUS_NODES = 2
 collect_ignore = [] if CITUS else ["test_citus.py"]
+if CITUS:
+    # Three servers share the machine and each send is several round trips
+    # to a node: a test that blocks its event loop on a long SQL statement
+    # (400 sends in one) would miss pings for longer than 3 s, and a loaded
+    # machine can take longer than 2 s for a batch.
+    DEFAULT_SETTINGS.update({"chat.heartbeat_timeout": "'30s'",
+                             "chat.statement_timeout": "'10s'"})
 
 
 # --------------------------------------------------------------------------
@@ -115,6 +123,22 @@ def free_port():
 # --------------------------------------------------------------------------
 # raw HTTP over the chat port
 # --------------------------------------------------------------------------
+
+def free_port_below_ephemeral():
+    """A free TCP port on 127.0.0.1 between 20000 and 32000, below Linux's
+    ephemeral range (32768-60999), which outgoing connections use."""
+    for _ in range(1000):
+        p = random.randint(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port between 20000 and 32000")
+
 
 class HttpResponse:
     def __init__(self, raw):
@@ -308,8 +332,11 @@ class Cluster:
         shutil.chown(self.dir, "postgres", "postgres")
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")
-        self.port = free_port()
-        self.chat_port = free_port()
+        # On Citus the coordinator's connections to the nodes take local
+        # ports from the ephemeral range, where free_port() finds its ports:
+        # a chat port could be taken before the worker binds it.
+        self.port = free_port_below_ephemeral() if CITUS else free_port()
+        self.chat_port = free_port_below_ephemeral() if CITUS else free_port()
         self.pid = None
         self._conn = None
         Cluster._all.append(self)
