@@ -58,6 +58,8 @@ enum
 	ST_PROBE_MEMBER,			/* these two */
 	ST_MESSAGE_IN_CHANNEL,		/* and ST_MESSAGE_BY_ID and */
 	ST_KEY_IN_CHANNEL,			/* ST_MESSAGE_BY_KEY these */
+	ST_MARK_READ_LOCK,			/* and ST_MARK_READ these two */
+	ST_MARK_READ_SET,
 	N_STATEMENTS
 };
 
@@ -152,6 +154,23 @@ static const Statement statements[N_STATEMENTS] = {
 	[ST_MESSAGE_IN_CHANNEL] = {
 		"SELECT m.* FROM chat.messages AS m WHERE m.channel_id = $1 AND m.id = $2",
 		2, {UUIDOID, UUIDOID}
+	},
+
+	/*
+	 * Citus plans ST_MARK_READ in several steps over every shard (a quarter
+	 * of a second here); these two name the channel and go to its shard: the
+	 * row's lock unless it is taken, then the update.
+	 */
+	[ST_MARK_READ_LOCK] = {
+		"SELECT 1 FROM chat.channel_members AS y "
+		"WHERE y.channel_id = $1 AND y.user_id = $2 AND y.last_read_seq < $3 "
+		"FOR NO KEY UPDATE SKIP LOCKED",
+		3, {UUIDOID, TEXTOID, INT8OID}
+	},
+	[ST_MARK_READ_SET] = {
+		"UPDATE chat.channel_members AS x SET last_read_seq = $3 "
+		"WHERE x.channel_id = $1 AND x.user_id = $2",
+		3, {UUIDOID, TEXTOID, INT8OID}
 	},
 	[ST_KEY_IN_CHANNEL] = {
 		"SELECT m.* FROM chat.messages AS m "
@@ -489,7 +508,14 @@ chat_send(PG_FUNCTION_ARGS)
 	args[0] = channel;
 	args[1] = sender;
 	args[2] = next_seq;
-	run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	if (!distributed)
+		run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	else
+	{
+		run(ST_MARK_READ_LOCK, args, nulls, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			run(ST_MARK_READ_SET, args, nulls, SPI_OK_UPDATE);
+	}
 
 	/*
 	 * On Citus the row was written on a node, where no trigger records the
