@@ -42,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/uuid.h"
 
 #include "pg/events.h"
@@ -274,11 +275,25 @@ static int	n_pending = 0;
 static int	cap_pending = 0;
 static bool pending_overflow = false;
 
+/*
+ * On a Citus coordinator the rows were written on the nodes, and Citus
+ * commits them there from its own XACT_EVENT_COMMIT callback, which runs
+ * after ours (callbacks run newest first, and Citus is loaded first).  A
+ * hint appended from ours could reach a worker before the rows are visible
+ * on the node.  So the hints of chat_events_note (the coordinator's own,
+ * pg/citus.h) are appended later in the same commit, when the transaction's
+ * resources are released, before its locks: after every callback.
+ */
+static bool pending_after_callbacks = false;
+static bool commit_seen = false;
+
 static void
 pending_reset(void)
 {
 	n_pending = 0;
 	pending_overflow = false;
+	pending_after_callbacks = false;
+	commit_seen = false;
 }
 
 /*
@@ -363,6 +378,11 @@ xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			if (pending_after_callbacks)
+			{
+				commit_seen = true; /* see resowner_callback */
+				break;
+			}
 			at_commit();
 			pending_reset();
 			break;
@@ -414,11 +434,29 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/*
+ * resowner_callback appends the hints deferred by pending_after_callbacks:
+ * CommitTransaction releases the resources after calling every transaction
+ * callback, and the locks last.  It is called for every resource owner
+ * released; the first call after the commit appends, the others find
+ * nothing.
+ */
+static void
+resowner_callback(ResourceReleasePhase phase, bool isCommit, bool isTopLevel,
+				  void *arg)
+{
+	if (!commit_seen || !isCommit || phase !=RESOURCE_RELEASE_BEFORE_LOCKS)
+		return;
+	at_commit();
+	pending_reset();
+}
+
 void
 chat_events_register_callbacks(void)
 {
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
+	RegisterResourceReleaseCallback(resowner_callback, NULL);
 }
 
 /* --- the trigger and the read hint ----------------------------------- */
@@ -655,6 +693,61 @@ chat_hint_reaction(PG_FUNCTION_ARGS)
 	ev.seq = PG_GETARG_INT64(1);
 	if (ev.seq >= 1)
 		pending_add(&ev);
+	PG_RETURN_VOID();
+}
+
+void
+chat_events_note(const chat_event *ev)
+{
+	pending_add(ev);
+	pending_after_callbacks = true;
+}
+
+PG_FUNCTION_INFO_V1(chat_hint_change);
+
+/*
+ * chat_hint_change (chat._hint_change(kind, channel, seq, user_id))
+ * records, for the commit, the hint the row trigger would have recorded:
+ * 'm', 'u', 'd' with a seq, 'j', 'l' with a user id.  On a Citus cluster
+ * the rows live on the nodes and the triggers are gone (chat_distribute),
+ * so the functions that write them call this on the coordinator.
+ */
+Datum
+chat_hint_change(PG_FUNCTION_ARGS)
+{
+	chat_event	ev;
+	char		kind;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	kind = PG_GETARG_CHAR(0);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	set_channel(&ev, PG_GETARG_DATUM(1));
+	switch (kind)
+	{
+		case CHAT_EV_MESSAGE:
+		case CHAT_EV_EDIT:
+		case CHAT_EV_DELETE:
+			if (PG_ARGISNULL(2) || PG_GETARG_INT64(2) < 1)
+				PG_RETURN_VOID();
+			ev.seq = PG_GETARG_INT64(2);
+			break;
+		case CHAT_EV_JOIN:
+		case CHAT_EV_LEAVE:
+			if (PG_ARGISNULL(3))
+				PG_RETURN_VOID();
+			set_user(&ev, PG_GETARG_DATUM(3));
+			if (ev.user[0] == '\0')
+				PG_RETURN_VOID();
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid hint kind \"%c\"", kind),
+					 errhint("The kinds are m, u, d (with a seq) and j, l (with a user id).")));
+	}
+	chat_events_note(&ev);
 	PG_RETURN_VOID();
 }
 

@@ -61,4 +61,12 @@ extern uint64 chat_events_head(void);
 extern bool chat_events_read_at(uint64 *cursor, Oid db, chat_events_fn fn,
 								void *arg);
 
+/*
+ * chat_events_note records the hint ev for this transaction's commit, as
+ * the row trigger does.  For changes whose trigger does not fire in this
+ * backend: on a Citus coordinator the rows are written on the nodes
+ * (docs/scaling.md, "Citus tier").
+ */
+extern void chat_events_note(const chat_event *ev);
+
 #endif							/* CHAT_PG_EVENTS_H */

@@ -31,11 +31,14 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/uuid.h"
 
 #include "core/message.h"
+#include "pg/citus.h"
+#include "pg/events.h"
 #include "pg/settings.h"
 
 PG_FUNCTION_INFO_V1(chat_send);
@@ -52,6 +55,12 @@ enum
 	ST_INSERT,
 	ST_MESSAGE_BY_KEY,
 	ST_MARK_READ,
+	ST_PROBE_KEY,				/* on Citus (pg/citus.h), ST_PROBE is */
+	ST_PROBE_MEMBER,			/* these two */
+	ST_MESSAGE_IN_CHANNEL,		/* and ST_MESSAGE_BY_ID and */
+	ST_KEY_IN_CHANNEL,			/* ST_MESSAGE_BY_KEY these */
+	ST_MARK_READ_LOCK,			/* and ST_MARK_READ these two */
+	ST_MARK_READ_SET,
 	N_STATEMENTS
 };
 
@@ -65,8 +74,11 @@ typedef struct Statement
 /*
  * Every name is schema-qualified; operators and the functions the parser
  * picks for them come from pg_catalog because search_path is pinned.
- * Whole rows come back as one composite column (RETURNING m, SELECT m),
- * so the result is chat.messages whatever columns later versions add.
+ * Rows come back as their columns (RETURNING m.*, SELECT m.*), which
+ * row_result makes into a chat.messages value, whatever columns later
+ * versions add.  Not as one composite column (RETURNING m): on a Citus
+ * cluster that is the shard's row type, which the node cannot cast to
+ * chat.messages.
  */
 static const Statement statements[N_STATEMENTS] = {
 	[ST_CHECK_ATTACHMENTS] = {
@@ -90,7 +102,7 @@ static const Statement statements[N_STATEMENTS] = {
 		1, {UUIDOID}
 	},
 	[ST_MESSAGE_BY_ID] = {
-		"SELECT m FROM chat.messages AS m WHERE m.id = $1",
+		"SELECT m.* FROM chat.messages AS m WHERE m.id = $1",
 		1, {UUIDOID}
 	},
 	[ST_REPLY_TO] = {
@@ -103,11 +115,11 @@ static const Statement statements[N_STATEMENTS] = {
 		"     attachments, created_at) "
 		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.clock_timestamp()) "
 		"ON CONFLICT ON CONSTRAINT messages_sender_client_key DO NOTHING "
-		"RETURNING m",
+		"RETURNING m.*",
 		8, {UUIDOID, INT8OID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID}
 	},
 	[ST_MESSAGE_BY_KEY] = {
-		"SELECT m FROM chat.messages AS m WHERE m.sender_id = $1 AND m.client_id = $2",
+		"SELECT m.* FROM chat.messages AS m WHERE m.sender_id = $1 AND m.client_id = $2",
 		2, {TEXTOID, UUIDOID}
 	},
 
@@ -123,10 +135,61 @@ static const Statement statements[N_STATEMENTS] = {
 		"    FOR NO KEY UPDATE SKIP LOCKED)",
 		3, {UUIDOID, TEXTOID, INT8OID}
 	},
+
+	/*
+	 * On a Citus cluster the key is (channel, sender, client_id): the probe
+	 * names the channel, so Citus routes it to the channel's shard instead of
+	 * asking every shard; and it is two plain statements, as Citus cannot
+	 * always distribute subqueries in a target list.
+	 */
+	[ST_PROBE_KEY] = {
+		"SELECT m.id FROM chat.messages AS m "
+		"WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
+		3, {UUIDOID, TEXTOID, UUIDOID}
+	},
+	[ST_PROBE_MEMBER] = {
+		"SELECT FROM chat.channel_members AS x WHERE x.channel_id = $1 AND x.user_id = $2",
+		2, {UUIDOID, TEXTOID}
+	},
+	/* on Citus a duplicate is in the same channel: naming it routes the read */
+	[ST_MESSAGE_IN_CHANNEL] = {
+		"SELECT m.* FROM chat.messages AS m WHERE m.channel_id = $1 AND m.id = $2",
+		2, {UUIDOID, UUIDOID}
+	},
+
+	/*
+	 * Citus plans ST_MARK_READ in several steps over every shard (a quarter
+	 * of a second here); these two name the channel and go to its shard: the
+	 * row's lock unless it is taken, then the update.
+	 */
+	[ST_MARK_READ_LOCK] = {
+		"SELECT 1 FROM chat.channel_members AS y "
+		"WHERE y.channel_id = $1 AND y.user_id = $2 AND y.last_read_seq < $3 "
+		"FOR NO KEY UPDATE SKIP LOCKED",
+		3, {UUIDOID, TEXTOID, INT8OID}
+	},
+	[ST_MARK_READ_SET] = {
+		"UPDATE chat.channel_members AS x SET last_read_seq = $3 "
+		"WHERE x.channel_id = $1 AND x.user_id = $2",
+		3, {UUIDOID, TEXTOID, INT8OID}
+	},
+	[ST_KEY_IN_CHANNEL] = {
+		"SELECT m.* FROM chat.messages AS m "
+		"WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
+		3, {UUIDOID, TEXTOID, UUIDOID}
+	},
 };
 
 /* kept plans, made by the backend's first chat_send */
 static SPIPlanPtr plans[N_STATEMENTS];
+
+/*
+ * On a Citus cluster (pg/citus.h) each statement is planned anew with the
+ * arguments' values instead (SPI_execute_with_args), as store_spi.c's run
+ * does there: Citus needs the values to route, and cannot distribute a
+ * kept plan of some statements.
+ */
+static bool oneshot = false;
 
 /*
  * prepare_plans plans every statement not planned yet and keeps it for the
@@ -161,7 +224,11 @@ prepare_plans(void)
 static void
 run(int i, Datum *values, const char *nulls, int expect)
 {
-	int			rc = SPI_execute_plan(plans[i], values, nulls, false, 0);
+	const Statement *st = &statements[i];
+	int			rc = oneshot ?
+	SPI_execute_with_args(st->sql, st->nargs, (Oid *) st->types, values,
+						  nulls, false, 0) :
+	SPI_execute_plan(plans[i], values, nulls, false, 0);
 
 	if (rc != expect)
 		elog(ERROR, "chat_send: \"%s\" failed: %s", statements[i].sql,
@@ -178,6 +245,45 @@ first_column(bool *isnull)
 		return (Datum) 0;
 	}
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
+/*
+ * row_result returns the first result row as a chat.messages value in the
+ * upper executor context (it outlives SPI_finish), or sets *isnull when
+ * there is none.  The row's columns fill the result type's in order,
+ * skipping dropped ones.
+ */
+static Datum
+row_result(FunctionCallInfo fcinfo, bool *isnull)
+{
+	TupleDesc	desc;
+	TupleDesc	got = SPI_tuptable->tupdesc;
+	Datum	   *values;
+	bool	   *nulls;
+	int			c = 0;
+
+	if (SPI_processed == 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "chat_send must return a row type");
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		nulls[i] = true;
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		if (c >= got->natts)
+			elog(ERROR, "chat_send: a statement returned %d columns of chat.messages",
+				 got->natts);
+		values[i] = SPI_getbinval(SPI_tuptable->vals[0], got, ++c, &nulls[i]);
+	}
+	*isnull = false;
+	return PointerGetDatum(SPI_returntuple(heap_form_tuple(desc, values, nulls),
+										   desc));
 }
 
 static char *
@@ -269,6 +375,8 @@ chat_send(PG_FUNCTION_ARGS)
 	Datum		dup_id;
 	bool		dup_null;
 	bool		isnull;
+	bool		distributed;
+	bool		is_member;
 
 	check_arguments(fcinfo);
 	sender = PG_GETARG_DATUM(1);
@@ -276,7 +384,10 @@ chat_send(PG_FUNCTION_ARGS)
 	memset(nulls, ' ', sizeof(nulls));
 
 	SPI_connect();
-	prepare_plans();
+	distributed = chat_distributed();
+	oneshot = distributed;
+	if (!oneshot)
+		prepare_plans();
 
 	if (!PG_ARGISNULL(6))
 	{
@@ -295,19 +406,44 @@ chat_send(PG_FUNCTION_ARGS)
 	args[0] = channel;
 	args[1] = sender;
 	args[2] = client_id;
-	run(ST_PROBE, args, nulls, SPI_OK_SELECT);
-	dup_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dup_null);
+	if (distributed)
+	{
+		run(ST_PROBE_KEY, args, nulls, SPI_OK_SELECT);
+		dup_id = first_column(&dup_null);
+	}
+	else
+	{
+		run(ST_PROBE, args, nulls, SPI_OK_SELECT);
+		dup_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dup_null);
+	}
 	if (!dup_null)
 	{
 		/* SPI_getbinval points into SPI_tuptable, which the next run frees */
 		dup_id = SPI_datumTransfer(dup_id, false, UUID_LEN);
 		args[0] = channel;
 		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);
-		args[0] = dup_id;
-		run(ST_MESSAGE_BY_ID, args, nulls, SPI_OK_SELECT);
+		if (distributed)
+		{
+			args[0] = channel;
+			args[1] = dup_id;
+			run(ST_MESSAGE_IN_CHANNEL, args, nulls, SPI_OK_SELECT);
+		}
+		else
+		{
+			args[0] = dup_id;
+			run(ST_MESSAGE_BY_ID, args, nulls, SPI_OK_SELECT);
+		}
 		goto done;
 	}
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	if (distributed)
+	{
+		run(ST_PROBE_MEMBER, args, nulls, SPI_OK_SELECT);
+		is_member = SPI_processed > 0;
+	}
+	else
+		is_member = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+	if (!is_member)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("user \"%s\" is not a member of channel %s",
@@ -347,9 +483,19 @@ chat_send(PG_FUNCTION_ARGS)
 		 */
 		args[0] = channel;
 		run(ST_GIVE_BACK, args, nulls, SPI_OK_UPDATE);
-		args[0] = sender;
-		args[1] = client_id;
-		run(ST_MESSAGE_BY_KEY, args, nulls, SPI_OK_SELECT);
+		if (distributed)
+		{
+			args[0] = channel;
+			args[1] = sender;
+			args[2] = client_id;
+			run(ST_KEY_IN_CHANNEL, args, nulls, SPI_OK_SELECT);
+		}
+		else
+		{
+			args[0] = sender;
+			args[1] = client_id;
+			run(ST_MESSAGE_BY_KEY, args, nulls, SPI_OK_SELECT);
+		}
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
@@ -357,20 +503,42 @@ chat_send(PG_FUNCTION_ARGS)
 		goto done;
 	}
 	/* keep the inserted row across the next statement */
-	result = SPI_datumTransfer(first_column(&isnull), false, -1);
+	result = row_result(fcinfo, &isnull);
 
 	args[0] = channel;
 	args[1] = sender;
 	args[2] = next_seq;
-	run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	if (!distributed)
+		run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	else
+	{
+		run(ST_MARK_READ_LOCK, args, nulls, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			run(ST_MARK_READ_SET, args, nulls, SPI_OK_UPDATE);
+	}
+
+	/*
+	 * On Citus the row was written on a node, where no trigger records the
+	 * hint any more: record it here, on the coordinator, whose workers serve
+	 * the channel's clients.
+	 */
+	if (distributed)
+	{
+		chat_event	ev;
+		char	   *ch = uuid_text(channel);
+
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = CHAT_EV_MESSAGE;
+		strlcpy(ev.channel, ch, sizeof(ev.channel));
+		ev.seq = DatumGetInt64(next_seq);
+		chat_events_note(&ev);
+	}
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 
 done:
 	/* the stored message in the last statement's result, if any */
-	result = first_column(&isnull);
-	if (!isnull)
-		result = SPI_datumTransfer(result, false, -1);
+	result = row_result(fcinfo, &isnull);
 	SPI_finish();
 	if (isnull)
 		PG_RETURN_NULL();

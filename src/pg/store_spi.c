@@ -21,10 +21,12 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 
+#include "pg/citus.h"
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/store_spi.h"
@@ -187,8 +189,73 @@ kept_plan(const char *sql, int nargs, Oid *types)
 }
 
 /*
+ * inline_args returns sql with each parameter $k (k = 1..nargs) replaced by
+ * its value as a quoted literal cast to its type, or NULL.  On a Citus
+ * cluster (pg/citus.h) the worker sends statements without parameters:
+ * Citus cannot distribute some of the statements that PL/pgSQL functions
+ * run (chat._send's, called from chat._send_batch) when the calling
+ * statement has parameters ("could not create distributed plan ... the use
+ * of parameters"), and it routes by the values.  Values come from the
+ * core's items, quoted by quote_literal_cstr; the statements are this
+ * file's constants and contain no other "$".
+ */
+static char *
+inline_args(const char *sql, int nargs, const Oid *types, const Datum *values,
+			const char *nulls)
+{
+	StringInfoData out;
+	const char *p = sql;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		int			k = 0;
+
+		if (*p != '$' || p[1] < '1' || p[1] > '9')
+		{
+			appendStringInfoChar(&out, *p++);
+			continue;
+		}
+		p++;
+		while (*p >= '0' && *p <= '9')
+			k = k * 10 + (*p++ - '0');
+		if (k < 1 || k > nargs)
+			elog(ERROR, "parameter $%d out of range", k);
+		if (nulls && nulls[k - 1] == 'n')
+			appendStringInfo(&out, "NULL::%s", format_type_be(types[k - 1]));
+		else
+		{
+			Oid			outfn;
+			bool		varlena;
+
+			getTypeOutputInfo(types[k - 1], &outfn, &varlena);
+			appendStringInfo(&out, "(%s::%s)",
+							 quote_literal_cstr(OidOutputFunctionCall(outfn, values[k - 1])),
+							 format_type_be(types[k - 1]));
+		}
+	}
+	return out.data;
+}
+
+/*
+ * execute runs sql with its parameters: through a kept plan, or on Citus
+ * with the values inlined (inline_args).
+ */
+static int
+execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	SPIPlanPtr	plan;
+
+	if (chat_distributed())
+		return SPI_execute(inline_args(sql, nargs, types, values, nulls), false, 0);
+	plan = kept_plan(sql, nargs, types);
+	return plan ? SPI_execute_plan(plan, values, nulls, false, 0) :
+		SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+}
+
+/*
  * run is SPI_execute_with_args with cstring arguments (NULL for SQL NULL),
- * all passed as text and cast in the SQL.
+ * all passed as text and cast in the SQL (see execute).
  */
 static void
 run(const char *sql, int nargs, const char *const *args)
@@ -197,7 +264,6 @@ run(const char *sql, int nargs, const char *const *args)
 	Datum		values[8];
 	char		nulls[8] = {0};
 	int			rc;
-	SPIPlanPtr	plan;
 
 	Assert(nargs <= 8);
 	for (int i = 0; i < nargs; i++)
@@ -206,9 +272,7 @@ run(const char *sql, int nargs, const char *const *args)
 		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
 		nulls[i] = args[i] ? ' ' : 'n';
 	}
-	plan = kept_plan(sql, nargs, types);
-	rc = plan ? SPI_execute_plan(plan, values, nulls, false, 0) :
-		SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	rc = execute(sql, nargs, types, values, nulls);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s",
 			 SPI_result_code_string(rc));
@@ -341,7 +405,10 @@ map_error(ErrorData *ed, call_kind kind, char *msg, size_t msglen)
 
 	if (err == CHAT_E_INTERNAL)
 		ereport(LOG,
-				(errmsg("chat worker query failed: %s", ed->message)));
+				(errmsg("chat worker query failed: %s", ed->message),
+				 ed->detail ? errdetail_internal("%s", ed->detail) : 0,
+				 ed->context ? errcontext("%s", ed->context) : 0,
+				 ed->internalquery ? errcontext("query: %s", ed->internalquery) : 0));
 	return err;
 }
 
@@ -940,6 +1007,9 @@ text_array(const char **values, size_t n)
 /*
  * set_body stores the whole batch with one statement, chat._send_batch,
  * which stores every item or raises (then the caller goes item by item).
+ * On a Citus cluster chat._send_batch stores item by item itself, without
+ * a subtransaction per item (each would cost a SAVEPOINT on every node the
+ * transaction has touched).
  */
 static void
 set_body(void *arg)
@@ -951,7 +1021,6 @@ set_body(void *arg)
 	batch_call *b = arg;
 	Oid			types[7];
 	Datum		values[7];
-	SPIPlanPtr	plan;
 	int			rc;
 	const char **cols[7];
 
@@ -971,9 +1040,7 @@ set_body(void *arg)
 		types[k] = TEXTARRAYOID;
 		values[k] = text_array(cols[k], b->n);
 	}
-	plan = kept_plan(sql, 7, types);
-	rc = plan ? SPI_execute_plan(plan, values, NULL, false, 0) :
-		SPI_execute_with_args(sql, 7, types, values, NULL, false, 0);
+	rc = execute(sql, 7, types, values, NULL);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != b->n)

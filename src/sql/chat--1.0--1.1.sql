@@ -610,10 +610,11 @@ GRANT SELECT ON chat.notify_settings, chat.notifications, chat.reactions TO chat
  * chat._kind_ok is the message-kind rule (^[a-z][a-z0-9_.-]{0,31}$) in C:
  * core/message.c's chat_kind_ok, which the protocol's decoder and chat_send
  * call too.  chat._check_page holds the paging arguments' checks that
- * chat_history and chat_since each wrote out.  The four functions below are
- * 1.0's, with those rules replaced by the calls and nothing else changed:
- * the same errors, in the same order (sql/05_history.sql, 04_send.sql,
- * 13_send_batch.sql).
+ * chat_history and chat_since each wrote out.  chat_history and chat_since
+ * below are 1.0's with the checks replaced by the call and nothing else
+ * changed: the same errors, in the same order (sql/05_history.sql).
+ * chat._send and chat._send_batch call chat._kind_ok where 1.0 had the
+ * regular expression; they are re-created in the Citus section below.
  */
 CREATE FUNCTION chat._kind_ok(kind text) RETURNS boolean
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
@@ -626,206 +627,6 @@ AS 'MODULE_PATHNAME', 'chat_check_page';
 
 REVOKE EXECUTE ON FUNCTION chat._kind_ok(text),
 	chat._check_page(uuid, text, bigint, boolean, integer, integer) FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION chat._send(channel uuid, sender text, content text, client_id uuid,
-						   kind text, reply_to uuid, attachments jsonb,
-						   OUT message chat.messages, OUT duplicate boolean)
-LANGUAGE plpgsql AS $$
-DECLARE
-	next_seq bigint;
-	dup_id uuid;
-	is_member boolean;
-BEGIN
-	IF channel IS NULL THEN
-		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
-	ELSIF sender IS NULL THEN
-		RAISE EXCEPTION 'sender must not be null' USING ERRCODE = 'null_value_not_allowed';
-	ELSIF client_id IS NULL THEN
-		RAISE EXCEPTION 'client_id must not be null' USING ERRCODE = 'null_value_not_allowed';
-	ELSIF kind IS NULL THEN
-		RAISE EXCEPTION 'kind must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	PERFORM chat._check_content(content);
-	IF NOT chat._kind_ok(kind) THEN
-		RAISE EXCEPTION 'invalid message kind "%"', left(kind, 40) USING ERRCODE = 'invalid_parameter_value',
-			HINT = 'A kind is a lower-case letter followed by at most 31 of a-z, 0-9, "_", "." and "-".';
-	END IF;
-	IF attachments IS NOT NULL THEN
-		PERFORM chat._check_attachments(attachments);
-	END IF;
-
-	UPDATE chat.channels AS x SET last_seq = x.last_seq + 1 WHERE x.id = channel
-	RETURNING x.last_seq INTO next_seq;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'channel % does not exist', channel USING ERRCODE = 'no_data_found';
-	END IF;
-
-	SELECT (SELECT m.id FROM chat.messages AS m
-			WHERE m.sender_id = sender AND m.client_id = _send.client_id),
-		   EXISTS (SELECT FROM chat.channel_members AS x
-				   WHERE x.channel_id = channel AND x.user_id = sender)
-	INTO dup_id, is_member;
-	IF dup_id IS NOT NULL THEN
-		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
-		SELECT * INTO message FROM chat.messages AS m WHERE m.id = dup_id;
-		duplicate := true;
-		RETURN;
-	ELSIF NOT is_member THEN
-		RAISE EXCEPTION 'user "%" is not a member of channel %', sender, channel
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF reply_to IS NOT NULL THEN
-		PERFORM FROM chat.messages AS m WHERE m.id = _send.reply_to AND m.channel_id = channel;
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'reply_to is not a message of this channel' USING ERRCODE = 'invalid_parameter_value',
-				DETAIL = format('No message %s exists in channel %s.', reply_to, channel);
-		END IF;
-	END IF;
-
-	INSERT INTO chat.messages AS m
-		(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
-	VALUES (channel, next_seq, sender, _send.client_id, _send.content, _send.kind,
-			_send.reply_to, _send.attachments, clock_timestamp())
-	ON CONFLICT ON CONSTRAINT messages_sender_client_key DO NOTHING
-	RETURNING m.* INTO message;
-	IF NOT FOUND THEN
-		-- Another transaction committed this key (for another channel) while
-		-- we waited on it: give the seq back and return that message.
-		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
-		SELECT * INTO STRICT message FROM chat.messages AS m
-		WHERE m.sender_id = sender AND m.client_id = _send.client_id;
-		duplicate := true;
-		RETURN;
-	END IF;
-
-	-- Sending marks the channel read for the sender.  This never waits for
-	-- the member row: a chat_mark_read of the same user in flight in another
-	-- transaction (which may go on to lock this channel) keeps it, and that
-	-- transaction's marker wins.  Waiting here, while holding the channel
-	-- lock, could deadlock with it.
-	UPDATE chat.channel_members AS x SET last_read_seq = next_seq
-	WHERE (x.channel_id, x.user_id) IN (
-		SELECT y.channel_id, y.user_id FROM chat.channel_members AS y
-		WHERE y.channel_id = channel AND y.user_id = sender AND y.last_read_seq < next_seq
-		FOR NO KEY UPDATE SKIP LOCKED);
-	duplicate := false;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION chat._send_batch(channels uuid[], senders text[], contents text[],
-								 client_ids uuid[], kinds text[], reply_tos uuid[],
-								 attachments jsonb[])
-RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
-LANGUAGE plpgsql AS $$
-DECLARE
-	n integer := coalesce(cardinality(channels), 0);
-	a jsonb;
-	n_invalid integer;
-	n_attached integer;
-	n_channels integer;
-	locked_ids uuid[];
-	locked_seqs bigint[];
-	locked_tids tid[];
-BEGIN
-	IF coalesce(cardinality(senders), 0) <> n OR coalesce(cardinality(contents), 0) <> n
-	   OR coalesce(cardinality(client_ids), 0) <> n OR coalesce(cardinality(kinds), 0) <> n
-	   OR coalesce(cardinality(reply_tos), 0) <> n OR coalesce(cardinality(attachments), 0) <> n THEN
-		RAISE EXCEPTION 'the arrays of a batch must have the same length'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	SELECT count(*) FILTER (WHERE i.ch IS NULL OR i.s IS NULL OR i.t IS NULL OR i.cid IS NULL
-								   OR i.k IS NULL OR i.t = '' OR octet_length(i.t) > l.lim
-								   OR (i.k <> 'text' AND NOT chat._kind_ok(i.k))),
-		   count(i.att), count(DISTINCT i.ch)
-	INTO n_invalid, n_attached, n_channels
-	FROM unnest(channels, senders, contents, client_ids, kinds, attachments) AS i(ch, s, t, cid, k, att),
-		 (SELECT chat._max_message_bytes() AS lim) AS l;
-	IF n_invalid > 0 THEN
-		RAISE EXCEPTION 'a message of the batch is invalid' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF n_attached > 0 THEN
-		FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
-			PERFORM chat._check_attachments(a);
-		END LOOP;
-	END IF;
-
-	/*
-	 * Lock the channels in id order.  A row that had to be waited for is
-	 * returned as its newest version, so last_seq is current; and while we
-	 * hold the lock nobody else moves the row, so its ctid stays valid for
-	 * the UPDATE below.
-	 */
-	SELECT array_agg(l.id ORDER BY l.id), array_agg(l.last_seq ORDER BY l.id),
-		   array_agg(l.ctid ORDER BY l.id)
-	INTO locked_ids, locked_seqs, locked_tids
-	FROM (SELECT c.id, c.last_seq, c.ctid FROM chat.channels AS c
-		  WHERE c.id = ANY (channels) ORDER BY c.id FOR NO KEY UPDATE) AS l;
-	IF coalesce(cardinality(locked_ids), 0) <> n_channels THEN
-		RAISE EXCEPTION 'a channel of the batch does not exist' USING ERRCODE = 'no_data_found';
-	END IF;
-
-	/*
-	 * One statement, with a snapshot taken under the locks: the keys and
-	 * members as of now.  Every lookup is a scalar subquery, which the
-	 * planner runs as one index probe per item (as a join it may choose to
-	 * read a whole table into a hash, which costs more with every row the
-	 * table grows).  A new item whose sender is not a member, or whose
-	 * reply_to is not a message of its channel, makes chat._batch_refused
-	 * raise, which undoes the whole statement.
-	 */
-	RETURN QUERY
-	WITH items AS (
-		-- old: the message stored before under the item's key (a duplicate)
-		SELECT t.*, (SELECT m FROM chat.messages AS m
-					 WHERE m.sender_id = t.sender_id AND m.client_id = t.client_id) AS old
-		FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
-			WITH ORDINALITY AS t(channel_id, sender_id, content, client_id, kind, reply_to, attachments, ord)),
-	fresh AS (
-		-- the first item of each new key; a repeat within the batch is its duplicate
-		SELECT DISTINCT ON (i.sender_id, i.client_id) i.*
-		FROM items AS i WHERE (i.old).id IS NULL
-		ORDER BY i.sender_id, i.client_id, i.ord),
-	numbered AS (
-		SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
-		FROM fresh AS f JOIN unnest(locked_ids, locked_seqs) AS c(id, last_seq) ON c.id = f.channel_id),
-	ins AS (
-		INSERT INTO chat.messages AS m
-			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
-		SELECT x.channel_id, x.seq,
-			   CASE WHEN EXISTS (SELECT FROM chat.channel_members AS y
-								 WHERE y.channel_id = x.channel_id AND y.user_id = x.sender_id)
-						 AND (x.reply_to IS NULL
-							  OR EXISTS (SELECT FROM chat.messages AS r
-										 WHERE r.id = x.reply_to AND r.channel_id = x.channel_id))
-					THEN x.sender_id ELSE chat._batch_refused() END,
-			   x.client_id, x.content, x.kind, x.reply_to, x.attachments, pg_catalog.clock_timestamp()
-		FROM numbered AS x ORDER BY x.channel_id, x.seq
-		RETURNING m.*),
-	bump AS (
-		UPDATE chat.channels AS c SET last_seq = x.top
-		FROM (SELECT l.tid, max(i.seq) AS top
-			  FROM ins AS i JOIN unnest(locked_ids, locked_tids) AS l(id, tid) ON l.id = i.channel_id
-			  GROUP BY l.id, l.tid) AS x
-		WHERE c.ctid = x.tid),
-	mark AS (
-		-- sending marks the channel read for the sender, never waiting for
-		-- the member row (see chat._send)
-		UPDATE chat.channel_members AS x SET last_read_seq = l.top
-		FROM (SELECT t.top,
-					 (SELECT y.ctid FROM chat.channel_members AS y
-					  WHERE y.channel_id = t.channel_id AND y.user_id = t.sender_id
-						AND y.last_read_seq < t.top
-					  FOR NO KEY UPDATE SKIP LOCKED) AS tid
-			  FROM (SELECT i.channel_id, i.sender_id, max(i.seq) AS top
-					FROM ins AS i GROUP BY 1, 2) AS t) AS l
-		WHERE x.ctid = l.tid)
-	SELECT i.ord, ((i.old).id IS NOT NULL OR f.ord <> i.ord), coalesce(i.old, ROW(s.*)::chat.messages)
-	FROM items AS i
-	LEFT JOIN fresh AS f ON (i.old).id IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
-	LEFT JOIN ins AS s ON (i.old).id IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
-	ORDER BY i.ord;
-END
-$$;
 
 CREATE OR REPLACE FUNCTION chat_history(channel uuid, before_seq bigint DEFAULT NULL, max integer DEFAULT 50)
 RETURNS SETOF chat.messages
@@ -949,3 +750,773 @@ GRANT EXECUTE ON FUNCTION
 	chat._gateway_bus_pid(),
 	chat._user_online(text)
 TO chat_gateway;
+
+/* ------------------------------------------------------------------------
+ * The Citus tier (issue 18): chat_distribute()
+ * ------------------------------------------------------------------------
+ *
+ * chat_distribute() distributes the chat tables of this database over a
+ * Citus cluster, on channel_id, co-located (docs/scaling.md, "Citus tier").
+ * Nothing below changes how a single server behaves: the functions that
+ * must act differently on Citus ask chat._distributed() first.
+ *
+ * On Citus every unique key must contain the distribution column, so
+ * chat_distribute() changes the keys that do not:
+ *   - the idempotency key messages_sender_client_key becomes (channel_id,
+ *     sender_id, client_id), under the same name (a retried send names the
+ *     same channel, so clients see no difference; the same client_id sent
+ *     to two channels stores two messages there);
+ *   - messages_pkey becomes (id, channel_id), message_versions_pkey
+ *     (channel_id, message_id, version), reactions_pkey (channel_id,
+ *     message_id, user_id, emoji), notifications_pkey (channel_id, id);
+ *   - channels_direct_pair_key is dropped: chat.direct_pairs, a reference
+ *     table keyed by the pair, is the direct channels' home.
+ * The rows are written on the nodes, where the triggers of this extension
+ * would run on the shards: chat_distribute() drops them.  The event hints
+ * are recorded on the coordinator by the functions that write (chat_send,
+ * chat._send, chat._archive, the member functions: chat._hint_change), a
+ * deleted channel's messages go by foreign keys (ON DELETE CASCADE), and
+ * the offline notification queue is not filled on Citus (see scaling.md).
+ */
+
+/*
+ * chat._distributed tells whether chat_distribute() has run here (its
+ * mark is the idempotency key with channel_id; src/pg/citus.c).
+ */
+CREATE FUNCTION chat._distributed() RETURNS boolean
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'chat_distributed_sql';
+
+/*
+ * chat._hint_change records, for the commit, the hint a row trigger would
+ * have recorded ('m', 'u', 'd' with a seq; 'j', 'l' with a user id).
+ */
+CREATE FUNCTION chat._hint_change(kind "char", channel uuid, seq bigint, user_id text) RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'chat_hint_change';
+
+-- The channel of an archived version, so that the audit trail can live
+-- with its message on the channel's shard.  Filled by chat._archive from
+-- 1.1 on; the rows of 1.0 get it here.
+ALTER TABLE chat.message_versions ADD COLUMN channel_id uuid;
+UPDATE chat.message_versions AS v SET channel_id = m.channel_id
+FROM chat.messages AS m WHERE m.id = v.message_id;
+ALTER TABLE chat.message_versions ALTER COLUMN channel_id SET NOT NULL;
+
+/*
+ * The direct channel of each pair of users, on Citus (where the unique key
+ * of chat.channels cannot be the pair).  Empty on a single server.
+ */
+CREATE TABLE chat.direct_pairs (
+	direct_a	text COLLATE "C" NOT NULL,
+	direct_b	text COLLATE "C" NOT NULL,
+	channel_id	uuid NOT NULL,
+	PRIMARY KEY (direct_a, direct_b)
+);
+COMMENT ON TABLE chat.direct_pairs IS 'On Citus: the direct channel of each pair of users (a reference table).';
+SELECT pg_catalog.pg_extension_config_dump('chat.direct_pairs', '');
+
+/*
+ * chat._direct_channel_citus is chat._direct_channel on Citus, for the
+ * ordered pair (lo, hi).  Two sessions racing on the pair meet on
+ * direct_pairs' key: the loser's INSERT waits for the winner, does nothing,
+ * and the next loop finds the winner's channel.  A pair whose channel was
+ * deleted is forgotten and made again.
+ */
+CREATE FUNCTION chat._direct_channel_citus(lo text, hi text) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+	ch uuid;
+	found_ch uuid;
+BEGIN
+	LOOP
+		SELECT p.channel_id INTO ch FROM chat.direct_pairs AS p
+		WHERE p.direct_a = lo AND p.direct_b = hi;
+		IF ch IS NOT NULL THEN
+			SELECT c.id INTO found_ch FROM chat.channels AS c WHERE c.id = ch;
+			IF found_ch IS NOT NULL THEN
+				RETURN ch;
+			END IF;
+			DELETE FROM chat.direct_pairs AS p
+			WHERE p.direct_a = lo AND p.direct_b = hi AND p.channel_id = ch;
+		END IF;
+		ch := pg_catalog.gen_random_uuid();
+		INSERT INTO chat.direct_pairs AS p (direct_a, direct_b, channel_id)
+		VALUES (lo, hi, ch)
+		ON CONFLICT ON CONSTRAINT direct_pairs_pkey DO NOTHING;
+		IF FOUND THEN
+			INSERT INTO chat.channels (id, type, direct_a, direct_b) VALUES (ch, 'direct', lo, hi);
+			INSERT INTO chat.channel_members (channel_id, user_id, role)
+			VALUES (ch, lo, 'member'), (ch, hi, 'member');
+			PERFORM chat._hint_change('j', ch, NULL, lo);
+			PERFORM chat._hint_change('j', ch, NULL, hi);
+			RETURN ch;
+		END IF;
+	END LOOP;
+END
+$$;
+
+/*
+ * The functions that write messages and members, as in 1.0 (or above),
+ * with what they do on Citus: chat._direct_channel uses direct_pairs,
+ * chat._send probes the key within the channel, and each records the hint
+ * its row's trigger would have recorded.  chat._archive also keeps the
+ * channel of each version.
+ */
+CREATE OR REPLACE FUNCTION chat._direct_channel(a text, b text) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+	lo text COLLATE "C";
+	hi text COLLATE "C";
+	ch uuid;
+BEGIN
+	PERFORM chat._check_user_id('a', a);
+	PERFORM chat._check_user_id('b', b);
+	IF a = b THEN
+		RAISE EXCEPTION 'a direct channel needs two different users' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	lo := least(a COLLATE "C", b COLLATE "C");
+	hi := greatest(a COLLATE "C", b COLLATE "C");
+	IF chat._distributed() THEN
+		RETURN chat._direct_channel_citus(lo, hi);
+	END IF;
+	LOOP
+		INSERT INTO chat.channels AS c (type, direct_a, direct_b)
+		VALUES ('direct', lo, hi)
+		ON CONFLICT ON CONSTRAINT channels_direct_pair_key DO NOTHING
+		RETURNING c.id INTO ch;
+		IF ch IS NOT NULL THEN
+			INSERT INTO chat.channel_members (channel_id, user_id, role)
+			VALUES (ch, lo, 'member'), (ch, hi, 'member');
+			RETURN ch;
+		END IF;
+		SELECT c.id INTO ch FROM chat.channels AS c WHERE c.direct_a = lo AND c.direct_b = hi;
+		IF ch IS NOT NULL THEN
+			RETURN ch;
+		END IF;
+		-- The conflicting channel was deleted in between: try again.
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat._send(channel uuid, sender text, content text, client_id uuid,
+						   kind text, reply_to uuid, attachments jsonb,
+						   OUT message chat.messages, OUT duplicate boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	next_seq bigint;
+	dup_id uuid;
+	is_member boolean;
+	distributed boolean := chat._distributed();
+	locked bigint;
+BEGIN
+	IF channel IS NULL THEN
+		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF sender IS NULL THEN
+		RAISE EXCEPTION 'sender must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF client_id IS NULL THEN
+		RAISE EXCEPTION 'client_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF kind IS NULL THEN
+		RAISE EXCEPTION 'kind must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM chat._check_content(content);
+	IF NOT chat._kind_ok(kind) THEN
+		RAISE EXCEPTION 'invalid message kind "%"', left(kind, 40) USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A kind is a lower-case letter followed by at most 31 of a-z, 0-9, "_", "." and "-".';
+	END IF;
+	IF attachments IS NOT NULL THEN
+		PERFORM chat._check_attachments(attachments);
+	END IF;
+
+	UPDATE chat.channels AS x SET last_seq = x.last_seq + 1 WHERE x.id = channel
+	RETURNING x.last_seq INTO next_seq;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'channel % does not exist', channel USING ERRCODE = 'no_data_found';
+	END IF;
+
+	IF distributed THEN
+		-- Citus: the key is per channel, and naming the channel routes
+		-- each probe to the channel's shard (two plain statements: Citus
+		-- cannot always distribute subqueries in a target list)
+		SELECT m.id INTO dup_id FROM chat.messages AS m
+		WHERE m.channel_id = channel AND m.sender_id = sender AND m.client_id = _send.client_id;
+		PERFORM FROM chat.channel_members AS x WHERE x.channel_id = channel AND x.user_id = sender;
+		is_member := FOUND;
+	ELSE
+		SELECT (SELECT m.id FROM chat.messages AS m
+				WHERE m.sender_id = sender AND m.client_id = _send.client_id),
+			   EXISTS (SELECT FROM chat.channel_members AS x
+					   WHERE x.channel_id = channel AND x.user_id = sender)
+		INTO dup_id, is_member;
+	END IF;
+	IF dup_id IS NOT NULL THEN
+		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
+		IF distributed THEN
+			-- Citus: the duplicate is in this channel; naming it routes the read
+			SELECT * INTO message FROM chat.messages AS m WHERE m.channel_id = channel AND m.id = dup_id;
+		ELSE
+			SELECT * INTO message FROM chat.messages AS m WHERE m.id = dup_id;
+		END IF;
+		duplicate := true;
+		RETURN;
+	ELSIF NOT is_member THEN
+		RAISE EXCEPTION 'user "%" is not a member of channel %', sender, channel
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF reply_to IS NOT NULL THEN
+		PERFORM FROM chat.messages AS m WHERE m.id = _send.reply_to AND m.channel_id = channel;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'reply_to is not a message of this channel' USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = format('No message %s exists in channel %s.', reply_to, channel);
+		END IF;
+	END IF;
+
+	INSERT INTO chat.messages AS m
+		(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
+	VALUES (channel, next_seq, sender, _send.client_id, _send.content, _send.kind,
+			_send.reply_to, _send.attachments, clock_timestamp())
+	ON CONFLICT ON CONSTRAINT messages_sender_client_key DO NOTHING
+	RETURNING m.* INTO message;
+	IF NOT FOUND THEN
+		-- Another transaction committed this key (for another channel) while
+		-- we waited on it: give the seq back and return that message.
+		UPDATE chat.channels AS x SET last_seq = x.last_seq - 1 WHERE x.id = channel;
+		IF distributed THEN
+			SELECT * INTO STRICT message FROM chat.messages AS m
+			WHERE m.channel_id = channel AND m.sender_id = sender AND m.client_id = _send.client_id;
+		ELSE
+			SELECT * INTO STRICT message FROM chat.messages AS m
+			WHERE m.sender_id = sender AND m.client_id = _send.client_id;
+		END IF;
+		duplicate := true;
+		RETURN;
+	END IF;
+
+	-- Sending marks the channel read for the sender.  This never waits for
+	-- the member row: a chat_mark_read of the same user in flight in another
+	-- transaction (which may go on to lock this channel) keeps it, and that
+	-- transaction's marker wins.  Waiting here, while holding the channel
+	-- lock, could deadlock with it.
+	IF distributed THEN
+		-- Citus plans the UPDATE below in several steps over every shard
+		-- (a quarter of a second here); as two statements that name the
+		-- channel, each goes to its shard: take the row's lock unless it is
+		-- taken, then update it.  The values go in as literals: Citus does
+		-- not always distribute these statements with PL/pgSQL's variables
+		-- as parameters ("could not create distributed plan").
+		EXECUTE format('SELECT 1 FROM chat.channel_members AS y '
+					   'WHERE y.channel_id = %L AND y.user_id = %L AND y.last_read_seq < %s '
+					   'FOR NO KEY UPDATE SKIP LOCKED', channel, sender, next_seq);
+		GET DIAGNOSTICS locked = ROW_COUNT;
+		IF locked > 0 THEN
+			EXECUTE format('UPDATE chat.channel_members AS x SET last_read_seq = %s '
+						   'WHERE x.channel_id = %L AND x.user_id = %L', next_seq, channel, sender);
+		END IF;
+		PERFORM chat._hint_change('m', channel, next_seq, NULL);
+	ELSE
+		UPDATE chat.channel_members AS x SET last_read_seq = next_seq
+		WHERE (x.channel_id, x.user_id) IN (
+			SELECT y.channel_id, y.user_id FROM chat.channel_members AS y
+			WHERE y.channel_id = channel AND y.user_id = sender AND y.last_read_seq < next_seq
+			FOR NO KEY UPDATE SKIP LOCKED);
+	END IF;
+	duplicate := false;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_create_channel(type text, name text, members text[]) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	uniq text[];
+	lim integer;
+	ch uuid;
+	member text;
+BEGIN
+	IF type IS NULL THEN
+		RAISE EXCEPTION 'type must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF type NOT IN ('direct', 'group') THEN
+		RAISE EXCEPTION 'invalid channel type "%"', left(type, 40) USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The type is "direct" or "group".';
+	ELSIF members IS NULL THEN
+		RAISE EXCEPTION 'members must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOREACH member IN ARRAY members LOOP
+		IF member IS NULL THEN
+			RAISE EXCEPTION 'members must not contain null' USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		PERFORM chat._check_user_id('member', member);
+	END LOOP;
+	-- Distinct members in the order of their first appearance.
+	SELECT coalesce(array_agg(u ORDER BY first), '{}') INTO uniq
+	FROM (SELECT u, min(n) AS first FROM unnest(members) WITH ORDINALITY AS t(u, n) GROUP BY u) AS s;
+
+	IF type = 'direct' THEN
+		IF cardinality(uniq) <> 2 THEN
+			RAISE EXCEPTION 'a direct channel needs exactly 2 distinct members' USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = format('The members array holds %s distinct user ids.', cardinality(uniq));
+		END IF;
+		RETURN chat._direct_channel(uniq[1], uniq[2]);
+	END IF;
+
+	IF name = '' THEN
+		RAISE EXCEPTION 'channel name must not be empty' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Pass NULL for a group without a name.';
+	ELSIF char_length(name) > 200 THEN
+		RAISE EXCEPTION 'channel name is too long' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = format('A channel name has at most 200 characters; this one has %s.', char_length(name));
+	ELSIF cardinality(uniq) = 0 THEN
+		RAISE EXCEPTION 'a group channel needs at least one member' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	lim := current_setting('chat.max_group_members')::integer;
+	IF cardinality(uniq) > lim THEN
+		RAISE EXCEPTION 'too many members for a group channel' USING ERRCODE = 'program_limit_exceeded',
+			DETAIL = format('The members array holds %s distinct user ids; chat.max_group_members allows %s.', cardinality(uniq), lim);
+	END IF;
+
+	INSERT INTO chat.channels AS c (type, name) VALUES ('group', chat_create_channel.name)
+	RETURNING c.id INTO ch;
+	INSERT INTO chat.channel_members (channel_id, user_id, role)
+	SELECT ch, u, CASE WHEN n = 1 THEN 'admin' ELSE 'member' END
+	FROM unnest(uniq) WITH ORDINALITY AS t(u, n)
+	ORDER BY n;
+	IF chat._distributed() THEN
+		PERFORM chat._hint_change('j', ch, NULL, u) FROM unnest(uniq) AS t(u);
+	END IF;
+	RETURN ch;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_add_member(channel uuid, user_id text, role text DEFAULT 'member') RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c chat.channels;
+	old_role text;
+	n integer;
+	lim integer;
+BEGIN
+	IF channel IS NULL THEN
+		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM chat._check_user_id('user_id', user_id);
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF role NOT IN ('member', 'admin') THEN
+		RAISE EXCEPTION 'invalid role "%"', left(role, 40) USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The role is "member" or "admin".';
+	END IF;
+
+	c := chat._lock_channel(channel);
+	IF c.type <> 'group' THEN
+		RAISE EXCEPTION 'cannot add members to a direct channel' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'A direct channel always has exactly its two users.';
+	END IF;
+
+	SELECT m.role INTO old_role FROM chat.channel_members AS m
+	WHERE m.channel_id = channel AND m.user_id = chat_add_member.user_id;
+	IF FOUND THEN
+		IF old_role <> role THEN
+			UPDATE chat.channel_members AS m SET role = chat_add_member.role
+			WHERE m.channel_id = channel AND m.user_id = chat_add_member.user_id;
+			IF chat._distributed() THEN
+				PERFORM chat._hint_change('j', channel, NULL, user_id);
+			END IF;
+		END IF;
+		RETURN;
+	END IF;
+
+	SELECT count(*) INTO n FROM chat.channel_members AS m WHERE m.channel_id = channel;
+	lim := current_setting('chat.max_group_members')::integer;
+	IF n >= lim THEN
+		RAISE EXCEPTION 'too many members for a group channel' USING ERRCODE = 'program_limit_exceeded',
+			DETAIL = format('The channel has %s members; chat.max_group_members allows %s.', n, lim);
+	END IF;
+	INSERT INTO chat.channel_members (channel_id, user_id, role, last_read_seq)
+	VALUES (channel, chat_add_member.user_id, chat_add_member.role, c.last_seq);
+	IF chat._distributed() THEN
+		PERFORM chat._hint_change('j', channel, NULL, user_id);
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_remove_member(channel uuid, user_id text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c chat.channels;
+BEGIN
+	IF channel IS NULL THEN
+		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF user_id IS NULL THEN
+		RAISE EXCEPTION 'user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	c := chat._lock_channel(channel);
+	IF c.type <> 'group' THEN
+		RAISE EXCEPTION 'cannot remove members from a direct channel' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'A direct channel always has exactly its two users.';
+	END IF;
+	DELETE FROM chat.channel_members AS m
+	WHERE m.channel_id = channel AND m.user_id = chat_remove_member.user_id;
+	IF FOUND AND chat._distributed() THEN
+		PERFORM chat._hint_change('l', channel, NULL, user_id);
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat._archive(m chat.messages, action text, by_user text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	change bigint;
+BEGIN
+	INSERT INTO chat.message_versions (message_id, version, content, attachments, action, by_user, at,
+									   channel_id)
+	SELECT m.id, coalesce(max(v.version), 0) + 1, m.content, m.attachments,
+		   _archive.action, _archive.by_user, clock_timestamp(), m.channel_id
+	FROM chat.message_versions AS v WHERE v.channel_id = m.channel_id AND v.message_id = m.id;
+	UPDATE chat.channels AS c SET last_change = c.last_change + 1
+	WHERE c.id = m.channel_id
+	RETURNING c.last_change INTO change;
+	IF chat._distributed() THEN
+		-- the UPDATE of the message that follows is hinted here: on Citus no
+		-- trigger records it (the hint is for the commit either way)
+		PERFORM chat._hint_change((CASE action WHEN 'delete' THEN 'd' ELSE 'u' END)::"char", m.channel_id, m.seq, NULL);
+	END IF;
+	RETURN change;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat._lock_message(msg uuid) RETURNS chat.messages
+LANGUAGE plpgsql AS $$
+DECLARE
+	ch uuid;
+	m chat.messages;
+BEGIN
+	SELECT x.channel_id INTO ch FROM chat.messages AS x WHERE x.id = msg;
+	IF FOUND THEN
+		PERFORM chat._lock_channel(ch);
+		-- naming the channel routes the lock to its shard on Citus
+		SELECT * INTO m FROM chat.messages AS x WHERE x.id = msg AND x.channel_id = ch FOR UPDATE;
+	END IF;
+	IF m.id IS NULL THEN
+		RAISE EXCEPTION 'message % does not exist', msg USING ERRCODE = 'no_data_found';
+	END IF;
+	RETURN m;
+END
+$$;
+
+/*
+ * chat_edit and chat_delete name the message's channel in their UPDATE,
+ * which routes it to the channel's shard on Citus, and take the time
+ * before it (Citus refuses a volatile function in an UPDATE's SET).
+ */
+CREATE OR REPLACE FUNCTION chat_edit(message uuid, editor text, content text) RETURNS chat.messages
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m chat.messages;
+	change bigint;
+	now timestamptz;
+BEGIN
+	IF message IS NULL THEN
+		RAISE EXCEPTION 'message must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF editor IS NULL THEN
+		RAISE EXCEPTION 'editor must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM chat._check_content(content);
+
+	m := chat._lock_message(message);
+	PERFORM chat._require_member(m.channel_id, editor);
+	IF m.sender_id <> editor THEN
+		RAISE EXCEPTION 'only the sender can edit a message' USING ERRCODE = 'insufficient_privilege',
+			DETAIL = format('Message %s was sent by another user.', message);
+	ELSIF m.deleted_at IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot edit a deleted message' USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('Message %s was deleted.', message);
+	ELSIF m.content = chat_edit.content THEN
+		RETURN m;
+	END IF;
+
+	change := chat._archive(m, 'edit', editor);
+	now := clock_timestamp();
+	UPDATE chat.messages AS x
+	SET content = chat_edit.content, edited_at = now, change_seq = change
+	WHERE x.id = message AND x.channel_id = m.channel_id
+	RETURNING x.* INTO m;
+	RETURN m;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_delete(message uuid, by_user text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	m chat.messages;
+	who chat.channel_members;
+	change bigint;
+	now timestamptz;
+BEGIN
+	IF message IS NULL THEN
+		RAISE EXCEPTION 'message must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF by_user IS NULL THEN
+		RAISE EXCEPTION 'by_user must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+
+	m := chat._lock_message(message);
+	who := chat._require_member(m.channel_id, by_user);
+	IF m.sender_id <> by_user AND who.role <> 'admin' THEN
+		RAISE EXCEPTION 'only the sender or a channel admin can delete a message'
+			USING ERRCODE = 'insufficient_privilege',
+			DETAIL = format('Message %s was sent by another user.', message);
+	ELSIF m.deleted_at IS NOT NULL THEN
+		RETURN;
+	END IF;
+
+	change := chat._archive(m, 'delete', by_user);
+	now := clock_timestamp();
+	UPDATE chat.messages AS x
+	SET content = '', attachments = NULL, deleted_at = now, change_seq = change
+	WHERE x.id = message AND x.channel_id = m.channel_id;
+END
+$$;
+
+/*
+ * chat._send_batch, on Citus, stores item by item through chat._send.
+ */
+CREATE OR REPLACE FUNCTION chat._send_batch(channels uuid[], senders text[], contents text[],
+								 client_ids uuid[], kinds text[], reply_tos uuid[],
+								 attachments jsonb[])
+RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer := coalesce(cardinality(channels), 0);
+	a jsonb;
+	n_invalid integer;
+	n_attached integer;
+	n_channels integer;
+	locked_ids uuid[];
+	locked_seqs bigint[];
+	locked_tids tid[];
+	batch_item record;
+	batch_sent record;
+	ords bigint[] := '{}';
+	dups boolean[] := '{}';
+	msgs chat.messages[] := '{}';
+BEGIN
+	IF coalesce(cardinality(senders), 0) <> n OR coalesce(cardinality(contents), 0) <> n
+	   OR coalesce(cardinality(client_ids), 0) <> n OR coalesce(cardinality(kinds), 0) <> n
+	   OR coalesce(cardinality(reply_tos), 0) <> n OR coalesce(cardinality(attachments), 0) <> n THEN
+		RAISE EXCEPTION 'the arrays of a batch must have the same length'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF chat._distributed() THEN
+		/*
+		 * Citus cannot distribute the statement below (row locks over many
+		 * channels, writes joined by ctid).  chat._send can: each of its
+		 * statements names one channel and goes to that channel's node.
+		 * So item by item, in channel id order (the lock order below), each
+		 * as chat._send stores it, in one transaction: an error raises for
+		 * the whole batch, as below.  The worker's batches span channels on
+		 * several nodes; Citus commits them with two-phase commit.
+		 */
+		FOR batch_item IN SELECT t.* FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos,
+										attachments) WITH ORDINALITY AS t(ch, s, c, cid, k, rt, att, o)
+				 ORDER BY t.ch, t.o LOOP
+			SELECT x.message AS m, x.duplicate AS d INTO batch_sent
+			FROM chat._send(batch_item.ch, batch_item.s, batch_item.c, batch_item.cid,
+							batch_item.k, batch_item.rt, batch_item.att) AS x;
+			ords := ords || batch_item.o;
+			dups := dups || batch_sent.d;
+			msgs := msgs || batch_sent.m;
+		END LOOP;
+		RETURN QUERY SELECT u.o, u.d, msgs[u.i]
+			FROM unnest(ords, dups) WITH ORDINALITY AS u(o, d, i) ORDER BY u.o;
+		RETURN;
+	END IF;
+	SELECT count(*) FILTER (WHERE i.ch IS NULL OR i.s IS NULL OR i.t IS NULL OR i.cid IS NULL
+								   OR i.k IS NULL OR i.t = '' OR octet_length(i.t) > l.lim
+								   OR (i.k <> 'text' AND NOT chat._kind_ok(i.k))),
+		   count(i.att), count(DISTINCT i.ch)
+	INTO n_invalid, n_attached, n_channels
+	FROM unnest(channels, senders, contents, client_ids, kinds, attachments) AS i(ch, s, t, cid, k, att),
+		 (SELECT chat._max_message_bytes() AS lim) AS l;
+	IF n_invalid > 0 THEN
+		RAISE EXCEPTION 'a message of the batch is invalid' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF n_attached > 0 THEN
+		FOR a IN SELECT x FROM unnest(attachments) AS u(x) WHERE x IS NOT NULL LOOP
+			PERFORM chat._check_attachments(a);
+		END LOOP;
+	END IF;
+
+	/*
+	 * Lock the channels in id order.  A row that had to be waited for is
+	 * returned as its newest version, so last_seq is current; and while we
+	 * hold the lock nobody else moves the row, so its ctid stays valid for
+	 * the UPDATE below.
+	 */
+	SELECT array_agg(l.id ORDER BY l.id), array_agg(l.last_seq ORDER BY l.id),
+		   array_agg(l.ctid ORDER BY l.id)
+	INTO locked_ids, locked_seqs, locked_tids
+	FROM (SELECT c.id, c.last_seq, c.ctid FROM chat.channels AS c
+		  WHERE c.id = ANY (channels) ORDER BY c.id FOR NO KEY UPDATE) AS l;
+	IF coalesce(cardinality(locked_ids), 0) <> n_channels THEN
+		RAISE EXCEPTION 'a channel of the batch does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+
+	/*
+	 * One statement, with a snapshot taken under the locks: the keys and
+	 * members as of now.  Every lookup is a scalar subquery, which the
+	 * planner runs as one index probe per item (as a join it may choose to
+	 * read a whole table into a hash, which costs more with every row the
+	 * table grows).  A new item whose sender is not a member, or whose
+	 * reply_to is not a message of its channel, makes chat._batch_refused
+	 * raise, which undoes the whole statement.
+	 */
+	RETURN QUERY
+	WITH items AS (
+		-- old: the message stored before under the item's key (a duplicate)
+		SELECT t.*, (SELECT m FROM chat.messages AS m
+					 WHERE m.sender_id = t.sender_id AND m.client_id = t.client_id) AS old
+		FROM unnest(channels, senders, contents, client_ids, kinds, reply_tos, attachments)
+			WITH ORDINALITY AS t(channel_id, sender_id, content, client_id, kind, reply_to, attachments, ord)),
+	fresh AS (
+		-- the first item of each new key; a repeat within the batch is its duplicate
+		SELECT DISTINCT ON (i.sender_id, i.client_id) i.*
+		FROM items AS i WHERE (i.old).id IS NULL
+		ORDER BY i.sender_id, i.client_id, i.ord),
+	numbered AS (
+		SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.channel_id ORDER BY f.ord) AS seq
+		FROM fresh AS f JOIN unnest(locked_ids, locked_seqs) AS c(id, last_seq) ON c.id = f.channel_id),
+	ins AS (
+		INSERT INTO chat.messages AS m
+			(channel_id, seq, sender_id, client_id, content, kind, reply_to, attachments, created_at)
+		SELECT x.channel_id, x.seq,
+			   CASE WHEN EXISTS (SELECT FROM chat.channel_members AS y
+								 WHERE y.channel_id = x.channel_id AND y.user_id = x.sender_id)
+						 AND (x.reply_to IS NULL
+							  OR EXISTS (SELECT FROM chat.messages AS r
+										 WHERE r.id = x.reply_to AND r.channel_id = x.channel_id))
+					THEN x.sender_id ELSE chat._batch_refused() END,
+			   x.client_id, x.content, x.kind, x.reply_to, x.attachments, pg_catalog.clock_timestamp()
+		FROM numbered AS x ORDER BY x.channel_id, x.seq
+		RETURNING m.*),
+	bump AS (
+		UPDATE chat.channels AS c SET last_seq = x.top
+		FROM (SELECT l.tid, max(i.seq) AS top
+			  FROM ins AS i JOIN unnest(locked_ids, locked_tids) AS l(id, tid) ON l.id = i.channel_id
+			  GROUP BY l.id, l.tid) AS x
+		WHERE c.ctid = x.tid),
+	mark AS (
+		-- sending marks the channel read for the sender, never waiting for
+		-- the member row (see chat._send)
+		UPDATE chat.channel_members AS x SET last_read_seq = l.top
+		FROM (SELECT t.top,
+					 (SELECT y.ctid FROM chat.channel_members AS y
+					  WHERE y.channel_id = t.channel_id AND y.user_id = t.sender_id
+						AND y.last_read_seq < t.top
+					  FOR NO KEY UPDATE SKIP LOCKED) AS tid
+			  FROM (SELECT i.channel_id, i.sender_id, max(i.seq) AS top
+					FROM ins AS i GROUP BY 1, 2) AS t) AS l
+		WHERE x.ctid = l.tid)
+	SELECT i.ord, ((i.old).id IS NOT NULL OR f.ord <> i.ord), coalesce(i.old, ROW(s.*)::chat.messages)
+	FROM items AS i
+	LEFT JOIN fresh AS f ON (i.old).id IS NULL AND f.sender_id = i.sender_id AND f.client_id = i.client_id
+	LEFT JOIN ins AS s ON (i.old).id IS NULL AND s.sender_id = i.sender_id AND s.client_id = i.client_id
+	ORDER BY i.ord;
+END
+$$;
+
+/*
+ * chat._citus_prepare makes the changes chat_distribute() needs before the
+ * tables can be distributed.  Only on the coordinator: Citus makes each
+ * shard from the coordinator's table.  The nodes keep the tables their own
+ * CREATE EXTENSION made, empty and unused (queries go to the shards), and
+ * no DDL runs on the distributed tables afterwards, so that nothing is sent
+ * to those copies.
+ */
+CREATE FUNCTION chat._citus_prepare() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	-- The rows are written on the nodes: the hints are recorded on the
+	-- coordinator instead (chat._hint_change), a deleted channel takes its
+	-- rows by foreign keys, and the notification queue is not filled.
+	DROP TRIGGER messages_hint_insert ON chat.messages;
+	DROP TRIGGER messages_hint_update ON chat.messages;
+	DROP TRIGGER channel_members_hint_insert_delete ON chat.channel_members;
+	DROP TRIGGER channel_members_hint_update ON chat.channel_members;
+	DROP TRIGGER messages_queue_notifications ON chat.messages;
+	DROP TRIGGER channel_members_cancel_notifications ON chat.channel_members;
+	DROP TRIGGER channels_drop_messages ON chat.channels;
+	DROP TRIGGER channels_truncate_messages ON chat.channels;
+
+	-- The unique keys, each with the distribution column.
+	INSERT INTO chat.direct_pairs (direct_a, direct_b, channel_id)
+	SELECT c.direct_a, c.direct_b, c.id FROM chat.channels AS c WHERE c.type = 'direct';
+	ALTER TABLE chat.channels DROP CONSTRAINT channels_direct_pair_key;
+	ALTER TABLE chat.message_versions DROP CONSTRAINT message_versions_message_id_fkey,
+		DROP CONSTRAINT message_versions_pkey,
+		ADD CONSTRAINT message_versions_pkey PRIMARY KEY (channel_id, message_id, version);
+	ALTER TABLE chat.messages DROP CONSTRAINT messages_pkey,
+		ADD CONSTRAINT messages_pkey PRIMARY KEY (id, channel_id),
+		DROP CONSTRAINT messages_sender_client_key,
+		ADD CONSTRAINT messages_sender_client_key UNIQUE (channel_id, sender_id, client_id);
+	ALTER TABLE chat.reactions DROP CONSTRAINT reactions_pkey,
+		ADD CONSTRAINT reactions_pkey PRIMARY KEY (channel_id, message_id, user_id, emoji);
+	ALTER TABLE chat.notifications DROP CONSTRAINT notifications_pkey,
+		ADD CONSTRAINT notifications_pkey PRIMARY KEY (channel_id, id);
+	-- What the dropped trigger did for a deleted channel (co-located keys).
+	ALTER TABLE chat.messages ADD CONSTRAINT messages_channel_id_fkey
+		FOREIGN KEY (channel_id) REFERENCES chat.channels (id) ON DELETE CASCADE;
+	ALTER TABLE chat.message_versions ADD CONSTRAINT message_versions_message_id_fkey
+		FOREIGN KEY (message_id, channel_id) REFERENCES chat.messages (id, channel_id) ON DELETE CASCADE;
+END
+$$;
+
+/*
+ * chat_distribute distributes the chat tables over the Citus cluster this
+ * database is the coordinator of: channels on id; channel_members,
+ * messages, message_versions, reactions and notifications on channel_id,
+ * co-located with channels; notify_settings and direct_pairs as reference
+ * tables.  shard_count: Citus's citus.shard_count when NULL.  Run it once,
+ * as a superuser, after CREATE EXTENSION citus and citus_add_node(), before
+ * the application writes (the tables' rows are moved to the shards, and
+ * the chat workers and sessions see the change at their next statement).
+ * Refuses when Citus is absent, or when it has run already.
+ */
+CREATE FUNCTION chat_distribute(shard_count integer DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- Citus moves the rows into the shards; its notices say so at length
+SET client_min_messages = warning AS $$
+DECLARE
+	t text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'chat_distribute needs the citus extension'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add ''citus'' first in shared_preload_libraries on every node, run CREATE EXTENSION citus here, and add the worker nodes with citus_add_node().';
+	ELSIF chat._distributed() THEN
+		RAISE EXCEPTION 'the chat tables are distributed already'
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	ELSIF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+		RAISE EXCEPTION 'shard_count must be between 1 and 64000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	PERFORM chat._citus_prepare();
+
+	-- One connection per node: in parallel mode Citus could not run the
+	-- propagation of CREATE EXTENSION chat later in the same transaction
+	-- (when chat_distribute() runs right after it).  Until the transaction
+	-- ends.
+	PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+	IF shard_count IS NOT NULL THEN
+		PERFORM pg_catalog.set_config('citus.shard_count', shard_count::text, true);
+	END IF;
+	PERFORM create_reference_table('chat.notify_settings');
+	PERFORM create_reference_table('chat.direct_pairs');
+	PERFORM create_distributed_table('chat.channels', 'id');
+	FOREACH t IN ARRAY ARRAY['chat.channel_members', 'chat.messages', 'chat.message_versions',
+							 'chat.reactions', 'chat.notifications'] LOOP
+		PERFORM create_distributed_table(t, 'channel_id', colocate_with => 'chat.channels');
+	END LOOP;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION chat._distributed(), chat._hint_change("char", uuid, bigint, text),
+	chat._direct_channel_citus(text, text), chat._citus_prepare(), chat_distribute(integer) FROM PUBLIC;
+REVOKE ALL ON chat.direct_pairs FROM PUBLIC;

@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -96,6 +97,22 @@ def worker_only(reason):
                               reason="in-server worker only: " + reason)
 
 
+# CHAT_CITUS=1 (test/citus/run): every cluster is a Citus coordinator with
+# two worker nodes, the chat tables distributed with chat_distribute()
+# (docs/scaling.md, "Citus tier"); the pg_config on PATH names a tree that
+# holds citus.  test_citus.py is collected only then.
+CITUS = os.environ.get("CHAT_CITUS") == "1"
+CITUS_NODES = 2
+collect_ignore = [] if CITUS else ["test_citus.py"]
+if CITUS:
+    # Three servers share the machine and each send is several round trips
+    # to a node: a test that blocks its event loop on a long SQL statement
+    # (400 sends in one) would miss pings for longer than 3 s, and a loaded
+    # machine can take longer than 2 s for a batch.
+    DEFAULT_SETTINGS.update({"chat.heartbeat_timeout": "'30s'",
+                             "chat.statement_timeout": "'10s'"})
+
+
 # --------------------------------------------------------------------------
 # polling
 # --------------------------------------------------------------------------
@@ -144,6 +161,22 @@ def free_port():
 # --------------------------------------------------------------------------
 # raw HTTP over the chat port
 # --------------------------------------------------------------------------
+
+def free_port_below_ephemeral():
+    """A free TCP port on 127.0.0.1 between 20000 and 32000, below Linux's
+    ephemeral range (32768-60999), which outgoing connections use."""
+    for _ in range(1000):
+        p = random.randint(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port between 20000 and 32000")
+
 
 class HttpResponse:
     def __init__(self, raw):
@@ -324,8 +357,11 @@ class Cluster:
 
     _all = []
 
-    def __init__(self, name, settings):
+    def __init__(self, name, settings, role=None):
         self.name = name
+        # "single" (a plain server), or on Citus "coordinator" / "node"
+        self.role = role or ("coordinator" if CITUS else "single")
+        self.nodes = []
         self.settings = dict(DEFAULT_SETTINGS)
         self.settings.update(settings or {})
         self.secret = SECRET
@@ -334,8 +370,11 @@ class Cluster:
         shutil.chown(self.dir, "postgres", "postgres")
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")
-        self.port = free_port()
-        self.chat_port = free_port()
+        # On Citus the coordinator's connections to the nodes take local
+        # ports from the ephemeral range, where free_port() finds its ports:
+        # a chat port could be taken before the worker binds it.
+        self.port = free_port_below_ephemeral() if CITUS else free_port()
+        self.chat_port = free_port_below_ephemeral() if CITUS else free_port()
         # the in-server worker's port; chat_port is where clients go
         self.worker_port = self.chat_port
         self.gateways = []
@@ -349,6 +388,11 @@ class Cluster:
     # -- life cycle ---------------------------------------------------------
 
     def start(self):
+        if self.role == "coordinator":
+            for i in range(CITUS_NODES):
+                node = Cluster("%s-node%d" % (self.name, i + 1), {}, role="node")
+                self.nodes.append(node)
+                node.start()
         r = _as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-A", "trust",
                           "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"],
                          capture_output=True, text=True)
@@ -367,6 +411,10 @@ class Cluster:
         }
         if TOPOLOGY != "worker":
             conf["chat.notify_bus"] = "on"
+        if self.role != "single":
+            conf.update({"shared_preload_libraries": "'citus,chat'",
+                         "listen_addresses": "'127.0.0.1'",
+                         "max_prepared_transactions": "20"})
         conf.update(self.settings)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\n# integration suite\n")
@@ -378,7 +426,16 @@ class Cluster:
         if r.returncode != 0:
             raise RuntimeError("pg_ctl start failed: %s%s\n%s"
                                % (r.stdout, r.stderr, self.log_tail()))
+        if self.role == "node":
+            self.sql("CREATE EXTENSION citus")
+            return self
+        if self.role == "coordinator":
+            self.sql("CREATE EXTENSION citus")
+            for node in self.nodes:
+                self.sql("SELECT citus_add_node('localhost', %s)", (node.port,))
         self.sql("CREATE EXTENSION chat")
+        if self.role == "coordinator":
+            self.sql("SELECT chat_distribute(4)")
         self.wait_ready()
         if TOPOLOGY != "worker":
             self.start_gateways(1 if TOPOLOGY == "gateway" else 2)
@@ -446,6 +503,8 @@ class Cluster:
 
     def stop(self):
         self.stop_gateways()
+        for node in self.nodes:
+            node.stop()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -701,7 +760,7 @@ def new_user(prefix="u"):
 # async tests in their own event loop (90 s each), one result line per test
 # for test/run, and every cluster stopped at exit: the glue test/live and
 # test/security use too
-pytest_glue.install(globals(), "test/integration", 90, Cluster)
+pytest_glue.install(globals(), os.environ.get("CHAT_SUITE", "test/integration"), 90, Cluster)
 
 
 def start_cluster(name, **settings):
