@@ -758,8 +758,8 @@ def new_user(prefix="u"):
 
 
 # async tests in their own event loop (90 s each), one result line per test
-# for test/run, and every cluster stopped at exit: the glue test/live and
-# test/security use too
+# for test/run, and every cluster stopped at exit: the glue that
+# test/security uses too
 pytest_glue.install(globals(), os.environ.get("CHAT_SUITE", "test/integration"), 90, Cluster)
 
 
@@ -779,6 +779,25 @@ def start_cluster(name, **settings):
 def cluster():
     """The session's default cluster: one worker, short timings."""
     c = start_cluster("default")
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="session")
+def live():
+    """The live-state tests' cluster: one worker, short heartbeat and typing
+    timings (livelib.LIVE_SETTINGS)."""
+    import livelib
+    c = livelib.start("live")
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="session")
+def two():
+    """The same with chat.workers = 2 (test_across_workers.py)."""
+    import livelib
+    c = livelib.start("live-two", **{"chat.workers": "2"})
     yield c
     c.stop()
 

@@ -1,6 +1,6 @@
 """
 pytest glue shared by the Python suites that reuse test/integration's
-cluster fixtures (test/live, test/security): async tests run in their own
+cluster fixtures (test/integration, test/security): async tests run in their own
 event loop with a timeout, each test appends "PASS/FAIL <suite>::<file>::<test>"
 to $RESULTS (a skipped test counts as a failure: it proves nothing), and
 every cluster still running at exit is stopped by pid.
@@ -10,7 +10,7 @@ Issue 17: with CHAT_TOPOLOGY=gateway|mixed the suite's name says so
 about the in-server worker itself) is written as "SKIP ... (reason)": not
 a pass, not a failure.
 
-A suite's conftest.py calls install(globals(), "test/live", 60, livelib.Cluster).
+A suite's conftest.py calls install(globals(), "test/integration", 90, Cluster).
 """
 import asyncio
 import atexit

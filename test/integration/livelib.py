@@ -1,33 +1,15 @@
 """
-Helpers of the live-state suite (issue 4: typing, presence, read receipts,
-edits and deletes, replies and attachments).
-
-The cluster, the WebSocket client and the raw socket client are the
-integration suite's (test/integration/conftest.py), loaded here under
-another module name so that its pytest hooks stay out of this suite (as
-test/security/seclib.py does); only the log artifacts are redirected to
-test/artifacts/live.  Added here: the suite's short live-state settings,
-placing a connection on a given worker, finding a worker's pid, and frame
-predicates.
+Helpers of the live-state tests (typing, presence, read receipts, edits and
+deletes, replies and attachments: test_typing.py, test_presence.py,
+test_read.py, test_edits.py, test_replies_attachments.py and
+test_across_workers.py), on the suite's fixtures (conftest.py): the short
+live-state settings, placing a connection on a given worker, finding a
+worker's pid, and frame predicates.
 """
 import asyncio
-import importlib.util
-import os
 import time
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def _load_integration():
-    path = os.path.join(TOP, "test", "integration", "conftest.py")
-    spec = importlib.util.spec_from_file_location("chat_live_integration_helpers", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-it = _load_integration()
-it.ARTIFACTS = os.path.join(TOP, "test", "artifacts", "live")
+import conftest as it
 
 Cluster = it.Cluster
 Client = it.Client
