@@ -29,6 +29,7 @@
 #include "utils/tuplestore.h"
 
 #include "pg/settings.h"
+#include "pg/spi_plan.h"
 
 PG_FUNCTION_INFO_V1(chat_queue_notifications);
 PG_FUNCTION_INFO_V1(chat_cancel_notifications);
@@ -103,38 +104,33 @@ static SPIPlanPtr probe_plan;
 static SPIPlanPtr cancel_plan;
 static SPIPlanPtr queue_plan;
 
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "could not keep the plan of \"%s\"", sql);
-		*plan = p;
-	}
-	return *plan;
-}
+/* the tables the triggers were last checked on (InvalidOid: none yet) */
+static Oid	messages_relid = InvalidOid;
+static Oid	members_relid = InvalidOid;
 
 static void
 check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
-			  const char *relname)
+			  const char *relname, Oid *checked_relid)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event) ||
-		(for_row != (TRIGGER_FIRED_FOR_ROW(td->tg_event) != 0)) ||
-		strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "chat") != 0 ||
+		(for_row != (TRIGGER_FIRED_FOR_ROW(td->tg_event) != 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be called as an AFTER %s trigger of chat.%s",
+						name, for_row ? "ROW" : "STATEMENT", relname)));
+	/* the table is looked up by name once per backend, not once per send */
+	if (RelationGetRelid(td->tg_relation) == *checked_relid)
+		return;
+	if (strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "chat") != 0 ||
 		strcmp(RelationGetRelationName(td->tg_relation), relname) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s must be called as an AFTER %s trigger of chat.%s",
 						name, for_row ? "ROW" : "STATEMENT", relname)));
+	*checked_relid = RelationGetRelid(td->tg_relation);
 }
 
 static AttrNumber
@@ -164,7 +160,7 @@ anyone_behind(TriggerData *td)
 	AttrNumber	a_seq = column(td->tg_relation, "seq");
 	AttrNumber	a_deleted = column(td->tg_relation, "deleted_at");
 	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
-	SPIPlanPtr	plan = kept_plan(&probe_plan, probe_sql, 3, types);
+	SPIPlanPtr	plan = chat_keep_plan(&probe_plan, probe_sql, 3, types);
 	TupleTableSlot *slot;
 	bool		behind = false;
 
@@ -222,7 +218,8 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	int			nestlevel;
 	int			rc;
 
-	check_trigger(fcinfo, "chat._queue_notifications", false, "messages");
+	check_trigger(fcinfo, "chat._queue_notifications", false, "messages",
+				  &messages_relid);
 
 	/*
 	 * chat.notifications = off: a deployment that sends no pushes does not
@@ -250,7 +247,7 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	now = GetCurrentTimestamp();
 	args[0] = TimestampTzGetDatum(now);
 	args[1] = TimestampTzGetDatum(now + (int64) chat_notify_delay_ms * 1000);
-	rc = SPI_execute_plan(kept_plan(&queue_plan, queue_sql, 2, types),
+	rc = SPI_execute_plan(chat_keep_plan(&queue_plan, queue_sql, 2, types),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "chat._queue_notifications: the upsert failed: %s",
@@ -278,7 +275,8 @@ chat_cancel_notifications(PG_FUNCTION_ARGS)
 	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
 	int			rc;
 
-	check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members");
+	check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members",
+				  &members_relid);
 	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -293,7 +291,7 @@ chat_cancel_notifications(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chat._cancel_notifications: SPI_connect failed");
-	rc = SPI_execute_plan(kept_plan(&cancel_plan, cancel_sql, 3, types),
+	rc = SPI_execute_plan(chat_keep_plan(&cancel_plan, cancel_sql, 3, types),
 						  args, nulls, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "chat._cancel_notifications: the delete failed: %s",

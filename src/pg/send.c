@@ -40,6 +40,7 @@
 #include "pg/citus.h"
 #include "pg/events.h"
 #include "pg/settings.h"
+#include "pg/spi_plan.h"
 
 PG_FUNCTION_INFO_V1(chat_send);
 
@@ -201,20 +202,8 @@ static void
 prepare_plans(void)
 {
 	for (int i = 0; i < N_STATEMENTS; i++)
-	{
-		const Statement *st = &statements[i];
-		SPIPlanPtr	plan;
-
-		if (plans[i] != NULL)
-			continue;
-		plan = SPI_prepare(st->sql, st->nargs, (Oid *) st->types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", st->sql,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep the plan of \"%s\"", st->sql);
-		plans[i] = plan;
-	}
+		(void) chat_keep_plan(&plans[i], statements[i].sql, statements[i].nargs,
+							  (Oid *) statements[i].types);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "pg/settings.h"
 #include "pg/shmem.h"
 #include "pg/store_spi.h"
+#include "pg/spi_plan.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -175,12 +176,8 @@ kept_plan(const char *sql, int nargs, Oid *types)
 			return kept[i].plan;
 	if (n_kept == KEPT_PLANS)
 		return NULL;
-	plan = SPI_prepare(sql, nargs, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s",
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
+	plan = NULL;
+	(void) chat_keep_plan(&plan, sql, nargs, types);
 	kept[n_kept].sql = MemoryContextStrdup(TopMemoryContext, sql);
 	kept[n_kept].nargs = nargs;
 	kept[n_kept].plan = plan;
