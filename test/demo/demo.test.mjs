@@ -87,10 +87,15 @@ async function started(d) {
 	return {urls, psql};
 }
 
+/*
+ * alive: the pid runs and is not a zombie.  An exited postmaster is
+ * reparented to PID 1, which in some containers never reaps it.
+ */
 const alive = (pid) => {
 	try {
-		process.kill(pid, 0);
-		return true;
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+
+		return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
 	} catch {
 		return false;
 	}
@@ -198,15 +203,20 @@ test('make demo after a crash (SIGKILL) cleans up and runs again', async () => {
 	assert.equal(alive(oldPid), true, 'the crash left the cluster running');
 
 	const second = startDemo();
-	const {urls} = await started(second);
 
-	assert.match(second.out, /cleaning up a previous demo/);
-	assert.equal(alive(oldPid), false, 'the leftover postmaster was stopped');
-	const {ws, ready} = await connect(urls.maria.url);
+	try {
+		const {urls} = await started(second);
 
-	assert.equal(ready.userId, 'maria');
-	ws.close();
-	await second.stop('SIGINT');
+		assert.match(second.out, /cleaning up a previous demo/);
+		assert.equal(alive(oldPid), false, 'the leftover postmaster was stopped');
+		const {ws, ready} = await connect(urls.maria.url);
+
+		assert.equal(ready.userId, 'maria');
+		ws.close();
+	} finally {
+		/* stopped also on failure, so that it does not hold the port for the next test */
+		await second.stop('SIGINT');
+	}
 	assert.equal(existsSync(DATA), false);
 });
 
@@ -224,6 +234,7 @@ test('make demo says clearly when port 8765 is taken', async () => {
 		assert.notEqual(code, 0);
 		assert.match(d.err, /port 8765 is already in use/);
 		assert.equal(existsSync(PID_FILE), false, 'no cluster was started');
+		assert.equal(existsSync(DATA), false, 'nothing is left in demo/data');
 	} finally {
 		blocker.close();
 	}

@@ -7,10 +7,25 @@
  *   node --test --test-reporter=spec --test-reporter-destination=stdout \
  *     --test-reporter=./reporter.mjs --test-reporter-destination=/dev/null
  *
- * SUITE_NAME (default test/js) prefixes every line.
+ * SUITE_NAME (default test/js) prefixes every line.  A failure also gets up
+ * to WHY_LINES "WHY <test>: ..." lines with its error, which test/run prints
+ * at the end: CI's log keeps only its tail, where the spec output is gone.
  */
 import {appendFileSync} from 'node:fs';
 import {basename} from 'node:path';
+
+const WHY_LINES = 12;
+
+/* why formats the error of a failed test as "WHY" lines for test/run. */
+function why(name, d) {
+	const err = d.details && d.details.error;
+	const cause = err && (err.cause || err);
+	const text = cause ? String(cause.stack || cause.message || cause) :
+		(d.skip ? 'skipped' : d.todo ? 'todo' : 'no error recorded');
+
+	return text.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l)).slice(0, WHY_LINES)
+		.map((l) => `WHY ${name}: ${l}\n`).join('');
+}
 
 export default async function* reporter(source) {
 	const results = process.env.RESULTS;
@@ -35,8 +50,11 @@ export default async function* reporter(source) {
 		const ok = ev.type === 'test:pass' && !d.skip && !d.todo;
 		const line = `${ok ? 'PASS' : 'FAIL'} ${suite}::${file}::${name}\n`;
 
-		if (results)
+		if (results) {
 			appendFileSync(results, line);
+			if (!ok)
+				appendFileSync(results, why(`${suite}::${file}::${name}`, d));
+		}
 		yield '';
 	}
 }

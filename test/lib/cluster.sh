@@ -49,12 +49,20 @@ CONF
   echo "$port"
 }
 
+# cluster_pid_alive PID: runs and is not a zombie (PID 1 may be slow to reap
+# an exited postmaster, or never reap it, and `kill -0` still finds it).
+cluster_pid_alive() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 cluster_stop() {
   local dir=$1 pid
   [ -f "$dir/data/postmaster.pid" ] || return 0
   pid=$(head -1 "$dir/data/postmaster.pid")
   kill -INT "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do cluster_pid_alive "$pid" || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 

@@ -19,11 +19,14 @@ import os
 
 import pytest
 
+WHY_LINES = 12
+
 
 def install(namespace, suite, test_timeout, cluster_class):
     """Defines the hooks in the conftest module whose globals are namespace."""
     outcomes = {}
     reasons = {}
+    whys = {}
     topology = os.environ.get("CHAT_TOPOLOGY", "worker")
     if topology != "worker":
         suite = "%s[%s]" % (suite, topology)
@@ -46,6 +49,9 @@ def install(namespace, suite, test_timeout, cluster_class):
         name = short_name(report.nodeid)
         if report.failed:
             outcomes[name] = "FAIL"
+            # test/run prints these at the end: CI keeps only the log's tail
+            lines = [l for l in str(report.longrepr).splitlines() if l.startswith("E ")]
+            whys.setdefault(name, (lines or str(report.longrepr).splitlines()[-1:])[:WHY_LINES])
         elif report.when == "call" and report.passed:
             outcomes.setdefault(name, "PASS")
         elif report.skipped and name not in outcomes:
@@ -65,6 +71,8 @@ def install(namespace, suite, test_timeout, cluster_class):
                     f.write("SKIP %s::%s (%s)\n" % (suite, name, reasons[name]))
                     continue
                 f.write("%s %s::%s\n" % ("PASS" if status == "PASS" else "FAIL", suite, name))
+                for line in whys.get(name, []):
+                    f.write("WHY %s::%s: %s\n" % (suite, name, line))
             if not outcomes and exitstatus != 0:
                 f.write("FAIL %s (exit %d, no test ran)\n" % (suite, exitstatus))
 
