@@ -136,6 +136,22 @@ SELECT count(*) FROM chat._send_batch(ARRAY[ch('nt'), ch('nt'), ch('nt')], ARRAY
 	ARRAY['b1', 'b2', 'b3 @alice'], ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid()],
 	ARRAY['text', 'text', 'text'], ARRAY[NULL, NULL, NULL]::uuid[], ARRAY[NULL, NULL, NULL]::jsonb[]);
 SELECT user_id, count, first_seq < last_seq AS spans, mention, latest FROM queue ORDER BY user_id;
+-- A batch over two channels and two senders, with a muted member named
+-- once: the plain messages are grouped per channel and sender before they
+-- meet the members, the one with an "@" meets them alone.  carol (muted)
+-- gets the mention only; alice gets erin's two (her g3 marks bob's g2
+-- read); bob gets alice's g3 alone (his g2 marks g1 read); erin gets all
+-- three of nt.  Message by message, the first drafts queued the same.
+SELECT chat_notifications_done(ARRAY(SELECT id FROM chat.notifications));
+SELECT chat_mute(ch('nt'), 'carol', 'infinity');
+SELECT count(*) FROM chat._send_batch(ARRAY[ch('nt'), ch('ntd'), ch('nt'), ch('ntd'), ch('nt')],
+	ARRAY['alice', 'erin', 'bob', 'erin', 'alice'],
+	ARRAY['g1', 'd1', 'g2 @carol', 'd2', 'g3'],
+	ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid()],
+	ARRAY['text', 'text', 'text', 'text', 'text'], ARRAY[NULL, NULL, NULL, NULL, NULL]::uuid[],
+	ARRAY[NULL, NULL, NULL, NULL, NULL]::jsonb[]);
+SELECT user_id, channel, count, last_seq - first_seq AS span, mention, latest FROM queue ORDER BY user_id, channel;
+SELECT chat_mute(ch('nt'), 'carol', NULL);
 
 -- Errors.
 SELECT err($$SELECT * FROM chat_notifications_claim(0)$$);

@@ -12,9 +12,10 @@
  *	  join) even when no other member had anything to be told.  Here the
  *	  queue trigger first looks, for a statement of a few rows, whether any
  *	  row's channel has another member whose marker is behind it: one index
- *	  probe per row.  Only then does it run the same upsert as before, over
- *	  the same transition table, so what is queued is unchanged (sql/
- *	  16_notifications.sql).
+ *	  probe per row.  Only then does it run the upsert, which meets the
+ *	  members once per channel and sender of the statement, not once per
+ *	  message (below).  What is queued is checked by
+ *	  sql/16_notifications.sql.
  */
 #include "postgres.h"
 
@@ -60,35 +61,89 @@ static const char *cancel_sql =
 "  AND q.last_seq OPERATOR(pg_catalog.<=) $3";
 
 /*
- * The upsert, as the PL/pgSQL trigger of the first 1.1 drafts ran it; it
- * runs under search_path = pg_catalog, pg_temp (set around it).  $1 is the
- * time of the statement, $2 the due time of a member who is online.
+ * Who wants to hear of a message that does not name them: not muted, and
+ * not "direct messages only" in a group.  A mention overrides both.  (cm:
+ * the member, c: the channel, s: the member's settings, $1: now.)
+ */
+#define WANTS_MESSAGES \
+	"((cm.muted_until IS NULL OR cm.muted_until <= $1) " \
+	" AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false)))"
+
+/*
+ * The upsert; it runs under search_path = pg_catalog, pg_temp (set around
+ * it).  $1 is the time of the statement, $2 the due time of a member who
+ * is online.
+ *
+ * A worker's batch holds thousands of messages over a few hundred
+ * channels, and joining each message with each member of its channel (as
+ * the first drafts did) grouped messages x members rows: fan-out to groups
+ * of 50 ran at half speed (docs/performance.md).  So the messages that
+ * cannot name anyone (no "@") are first grouped per channel and sender
+ * (g), and the groups meet the members.  Two kinds of row still meet the
+ * members one message at a time, to count exactly what the message-by-
+ * message rule counts:
+ *   - a member who sent in the same channel in the same statement: the
+ *     batch moved their read marker to their own message (sending marks
+ *     read), so the messages before it are not news to them;
+ *   - a message with an "@": a mention notifies a muted member about that
+ *     message alone.
+ * Every other member's marker is older than all of the statement's new
+ * messages (chat_mark_read and chat_add_member stop at the channel's
+ * committed last_seq), so a group counts for them whole.
  */
 static const char *queue_sql =
+"WITH g AS ( "
+"	SELECT n.channel_id, n.sender_id, count(*) AS n, "
+"		   min(n.seq) AS first_seq, max(n.seq) AS last_seq, "
+"		   (array_agg(n.id ORDER BY n.seq DESC))[1] AS message_id "
+"	FROM new_messages AS n "
+"	WHERE n.deleted_at IS NULL AND strpos(n.content, '@') = 0 "
+"	GROUP BY n.channel_id, n.sender_id "
+"), sd AS ( "
+"	SELECT n.channel_id, array_agg(DISTINCT n.sender_id) AS ids "
+"	FROM new_messages AS n GROUP BY n.channel_id "
+"), u AS ( "
+"	SELECT cm.user_id, g.channel_id, g.n, g.first_seq, g.last_seq, g.message_id, "
+"		   false AS mention "
+"	FROM g JOIN sd ON sd.channel_id = g.channel_id "
+"	JOIN chat.channels AS c ON c.id = g.channel_id "
+"	JOIN chat.channel_members AS cm "
+"	  ON cm.channel_id = g.channel_id AND cm.user_id <> ALL (sd.ids) "
+"	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
+"	WHERE cm.last_read_seq < g.last_seq AND " WANTS_MESSAGES " "
+"	UNION ALL "
+"	SELECT cm.user_id, n.channel_id, 1, n.seq, n.seq, n.id, false "
+"	FROM new_messages AS n JOIN sd ON sd.channel_id = n.channel_id "
+"	CROSS JOIN LATERAL unnest(sd.ids) AS o(user_id) "
+"	JOIN chat.channels AS c ON c.id = n.channel_id "
+"	JOIN chat.channel_members AS cm "
+"	  ON cm.channel_id = n.channel_id AND cm.user_id = o.user_id "
+"	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
+"	WHERE n.deleted_at IS NULL AND strpos(n.content, '@') = 0 "
+"	  AND o.user_id <> n.sender_id AND cm.last_read_seq < n.seq AND " WANTS_MESSAGES " "
+"	UNION ALL "
+"	SELECT cm.user_id, n.channel_id, 1, n.seq, n.seq, n.id, cm.user_id = ANY (x.mentions) "
+"	FROM new_messages AS n "
+"	CROSS JOIN LATERAL (SELECT chat._mentions(n.content) AS mentions) AS x "
+"	JOIN chat.channels AS c ON c.id = n.channel_id "
+"	JOIN chat.channel_members AS cm "
+"	  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id "
+"	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
+"	WHERE n.deleted_at IS NULL AND strpos(n.content, '@') > 0 "
+"	  AND cm.last_read_seq < n.seq "
+"	  AND (cm.user_id = ANY (x.mentions) OR " WANTS_MESSAGES ") "
+") "
 "INSERT INTO chat.notifications AS q "
 "	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) "
 "SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention, "
 "	   r.due, r.due "
 "FROM ( "
-"	SELECT cm.user_id, n.channel_id, count(*)::integer AS n, "
-"		   min(n.seq) AS first_seq, max(n.seq) AS last_seq, "
-"		   (array_agg(n.id ORDER BY n.seq DESC))[1] AS message_id, "
-"		   bool_or(cm.user_id = ANY (x.mentions)) AS mention, "
-"		   CASE WHEN chat._user_online(cm.user_id) THEN $2 ELSE $1 END AS due "
-"	FROM new_messages AS n "
-"	CROSS JOIN LATERAL ( "
-"		SELECT CASE WHEN strpos(n.content, '@') > 0 THEN chat._mentions(n.content) "
-"					ELSE '{}'::text[] END AS mentions) AS x "
-"	JOIN chat.channels AS c ON c.id = n.channel_id "
-"	JOIN chat.channel_members AS cm "
-"	  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id "
-"	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
-"	WHERE n.deleted_at IS NULL "
-"	  AND cm.last_read_seq < n.seq "
-"	  AND (cm.user_id = ANY (x.mentions) "
-"		   OR ((cm.muted_until IS NULL OR cm.muted_until <= $1) "
-"			   AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false)))) "
-"	GROUP BY cm.user_id, n.channel_id "
+"	SELECT u.user_id, u.channel_id, sum(u.n)::integer AS n, "
+"		   min(u.first_seq) AS first_seq, max(u.last_seq) AS last_seq, "
+"		   (array_agg(u.message_id ORDER BY u.last_seq DESC))[1] AS message_id, "
+"		   bool_or(u.mention) AS mention, "
+"		   CASE WHEN chat._user_online(u.user_id) THEN $2 ELSE $1 END AS due "
+"	FROM u GROUP BY u.user_id, u.channel_id "
 ") AS r "
 "ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE "
 "SET count = q.count + excluded.count, "
