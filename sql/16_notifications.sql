@@ -136,20 +136,26 @@ SELECT count(*) FROM chat._send_batch(ARRAY[ch('nt'), ch('nt'), ch('nt')], ARRAY
 	ARRAY['b1', 'b2', 'b3 @alice'], ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid()],
 	ARRAY['text', 'text', 'text'], ARRAY[NULL, NULL, NULL]::uuid[], ARRAY[NULL, NULL, NULL]::jsonb[]);
 SELECT user_id, count, first_seq < last_seq AS spans, mention, latest FROM queue ORDER BY user_id;
--- A batch over two channels and two senders, with a muted member named
--- once: the plain messages are grouped per channel and sender before they
--- meet the members, the one with an "@" meets them alone.  carol (muted)
--- gets the mention only; alice gets erin's two (her g3 marks bob's g2
--- read); bob gets alice's g3 alone (his g2 marks g1 read); erin gets all
--- three of nt.  Message by message, the first drafts queued the same.
+-- A batch of 12 over two channels and two senders, with a muted member
+-- named once.  A batch of more than 8 rows meets the members per channel
+-- and sender, except for members who sent in the batch and messages that
+-- may name someone; it queues what message by message queues: carol
+-- (muted) gets the mention only; alice gets erin's three (her g9 marks
+-- bob's g5 read); bob gets alice's four after his g5; erin all nine of nt.
 SELECT chat_notifications_done(ARRAY(SELECT id FROM chat.notifications));
 SELECT chat_mute(ch('nt'), 'carol', 'infinity');
-SELECT count(*) FROM chat._send_batch(ARRAY[ch('nt'), ch('ntd'), ch('nt'), ch('ntd'), ch('nt')],
-	ARRAY['alice', 'erin', 'bob', 'erin', 'alice'],
-	ARRAY['g1', 'd1', 'g2 @carol', 'd2', 'g3'],
-	ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid()],
-	ARRAY['text', 'text', 'text', 'text', 'text'], ARRAY[NULL, NULL, NULL, NULL, NULL]::uuid[],
-	ARRAY[NULL, NULL, NULL, NULL, NULL]::jsonb[]);
+WITH b(channel, sender, content) AS (
+	SELECT ch('nt'), CASE WHEN i = 5 THEN 'bob' ELSE 'alice' END,
+		   CASE WHEN i = 5 THEN 'g5 @carol' ELSE 'g' || i END
+	FROM generate_series(1, 9) i
+	UNION ALL SELECT ch('ntd'), 'erin', 'd' || i FROM generate_series(1, 3) i
+), a AS (
+	SELECT array_agg(b.channel) AS channels, array_agg(b.sender) AS senders,
+		   array_agg(b.content) AS contents FROM b)
+SELECT count(*) FROM a, chat._send_batch(a.channels, a.senders, a.contents,
+	ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 12)),
+	array_fill('text'::text, ARRAY[12]), array_fill(NULL::uuid, ARRAY[12]),
+	array_fill(NULL::jsonb, ARRAY[12])) AS r;
 SELECT user_id, channel, count, last_seq - first_seq AS span, mention, latest FROM queue ORDER BY user_id, channel;
 SELECT chat_mute(ch('nt'), 'carol', NULL);
 

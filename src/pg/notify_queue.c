@@ -12,9 +12,9 @@
  *	  join) even when no other member had anything to be told.  Here the
  *	  queue trigger first looks, for a statement of a few rows, whether any
  *	  row's channel has another member whose marker is behind it: one index
- *	  probe per row.  Only then does it run the upsert, which meets the
- *	  members once per channel and sender of the statement, not once per
- *	  message (below).  What is queued is checked by
+ *	  probe per row.  Only then does it run the upsert; for a long
+ *	  statement, one that meets the members once per channel and sender,
+ *	  not once per message (below).  What is queued is checked by
  *	  sql/16_notifications.sql.
  */
 #include "postgres.h"
@@ -37,8 +37,8 @@ PG_FUNCTION_INFO_V1(chat_cancel_notifications);
 
 /*
  * Statements of up to this many rows are probed row by row before the
- * upsert; a longer one (a worker's batch) goes to the upsert at once, which
- * aggregates per (member, channel) anyway.
+ * upsert, and run queue_sql; a longer one (a worker's batch) goes at once
+ * to queue_grouped_sql, which meets the members per channel and sender.
  */
 #define PROBE_MAX_ROWS 8
 
@@ -70,18 +70,69 @@ static const char *cancel_sql =
 	" AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false)))"
 
 /*
- * The upsert; it runs under search_path = pg_catalog, pg_temp (set around
- * it).  $1 is the time of the statement, $2 the due time of a member who
- * is online.
- *
- * A worker's batch holds thousands of messages over a few hundred
- * channels, and joining each message with each member of its channel (as
- * the first drafts did) grouped messages x members rows: fan-out to groups
- * of 50 ran at half speed (docs/performance.md).  So the messages that
- * cannot name anyone (no "@") are first grouped per channel and sender
- * (g), and the groups meet the members.  Two kinds of row still meet the
- * members one message at a time, to count exactly what the message-by-
- * message rule counts:
+ * The messages x members rows of the upsert, one message at a time: every
+ * member but the sender whose marker is behind the message and who wants
+ * it, or whom it names.  filter narrows the messages.
+ */
+#define ROWS_PER_MESSAGE(filter) \
+	"SELECT cm.user_id, n.channel_id, 1 AS n, n.seq AS first_seq, n.seq AS last_seq, " \
+	"	   n.id AS message_id, cm.user_id = ANY (x.mentions) AS mention " \
+	"FROM new_messages AS n " \
+	"CROSS JOIN LATERAL ( " \
+	"	SELECT CASE WHEN strpos(n.content, '@') > 0 THEN chat._mentions(n.content) " \
+	"				ELSE '{}'::text[] END AS mentions) AS x " \
+	"JOIN chat.channels AS c ON c.id = n.channel_id " \
+	"JOIN chat.channel_members AS cm " \
+	"  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id " \
+	"LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id " \
+	"WHERE n.deleted_at IS NULL " filter \
+	"  AND cm.last_read_seq < n.seq " \
+	"  AND (cm.user_id = ANY (x.mentions) OR " WANTS_MESSAGES ") "
+
+/*
+ * The upsert of the rows u (a CTE before it): one entry per (member,
+ * channel) collects the statement's messages, or is added to.  $1 is the
+ * time of the statement, $2 the due time of a member who is online.
+ */
+#define UPSERT_FROM_U \
+	"INSERT INTO chat.notifications AS q " \
+	"	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) " \
+	"SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention, " \
+	"	   r.due, r.due " \
+	"FROM ( " \
+	"	SELECT u.user_id, u.channel_id, sum(u.n)::integer AS n, " \
+	"		   min(u.first_seq) AS first_seq, max(u.last_seq) AS last_seq, " \
+	"		   (array_agg(u.message_id ORDER BY u.last_seq DESC))[1] AS message_id, " \
+	"		   bool_or(u.mention) AS mention, " \
+	"		   CASE WHEN chat._user_online(u.user_id) THEN $2 ELSE $1 END AS due " \
+	"	FROM u GROUP BY u.user_id, u.channel_id " \
+	") AS r " \
+	"ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE " \
+	"SET count = q.count + excluded.count, " \
+	"	message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id " \
+	"					  ELSE q.message_id END, " \
+	"	last_seq = greatest(q.last_seq, excluded.last_seq), " \
+	"	first_seq = least(q.first_seq, excluded.first_seq), " \
+	"	mention = q.mention OR excluded.mention, " \
+	"	due_at = least(q.due_at, excluded.due_at), " \
+	"	visible_at = least(q.visible_at, excluded.visible_at)"
+
+/*
+ * The queue's statement for a short statement (chat_send, a few rows): each
+ * message meets the members of its channel.  Both statements run under
+ * search_path = pg_catalog, pg_temp (set around them).
+ */
+static const char *queue_sql =
+"WITH u AS (" ROWS_PER_MESSAGE("") ") " UPSERT_FROM_U;
+
+/*
+ * The queue's statement for a long one (a worker's batch): thousands of
+ * messages over a few hundred channels, where joining each message with
+ * each member grouped messages x members rows and halved fan-out to groups
+ * of 50 (docs/performance.md).  So the messages that cannot name anyone
+ * (no "@") are first grouped per channel and sender (g), and the groups
+ * meet the members.  Two kinds of row still meet the members one message
+ * at a time, to count exactly what queue_sql counts:
  *   - a member who sent in the same channel in the same statement: the
  *     batch moved their read marker to their own message (sending marks
  *     read), so the messages before it are not news to them;
@@ -91,7 +142,7 @@ static const char *cancel_sql =
  * messages (chat_mark_read and chat_add_member stop at the channel's
  * committed last_seq), so a group counts for them whole.
  */
-static const char *queue_sql =
+static const char *queue_grouped_sql =
 "WITH g AS ( "
 "	SELECT n.channel_id, n.sender_id, count(*) AS n, "
 "		   min(n.seq) AS first_seq, max(n.seq) AS last_seq, "
@@ -122,42 +173,14 @@ static const char *queue_sql =
 "	WHERE n.deleted_at IS NULL AND strpos(n.content, '@') = 0 "
 "	  AND o.user_id <> n.sender_id AND cm.last_read_seq < n.seq AND " WANTS_MESSAGES " "
 "	UNION ALL "
-"	SELECT cm.user_id, n.channel_id, 1, n.seq, n.seq, n.id, cm.user_id = ANY (x.mentions) "
-"	FROM new_messages AS n "
-"	CROSS JOIN LATERAL (SELECT chat._mentions(n.content) AS mentions) AS x "
-"	JOIN chat.channels AS c ON c.id = n.channel_id "
-"	JOIN chat.channel_members AS cm "
-"	  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id "
-"	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
-"	WHERE n.deleted_at IS NULL AND strpos(n.content, '@') > 0 "
-"	  AND cm.last_read_seq < n.seq "
-"	  AND (cm.user_id = ANY (x.mentions) OR " WANTS_MESSAGES ") "
+ROWS_PER_MESSAGE("AND strpos(n.content, '@') > 0")
 ") "
-"INSERT INTO chat.notifications AS q "
-"	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) "
-"SELECT r.user_id, r.channel_id, r.n, r.first_seq, r.last_seq, r.message_id, r.mention, "
-"	   r.due, r.due "
-"FROM ( "
-"	SELECT u.user_id, u.channel_id, sum(u.n)::integer AS n, "
-"		   min(u.first_seq) AS first_seq, max(u.last_seq) AS last_seq, "
-"		   (array_agg(u.message_id ORDER BY u.last_seq DESC))[1] AS message_id, "
-"		   bool_or(u.mention) AS mention, "
-"		   CASE WHEN chat._user_online(u.user_id) THEN $2 ELSE $1 END AS due "
-"	FROM u GROUP BY u.user_id, u.channel_id "
-") AS r "
-"ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE "
-"SET count = q.count + excluded.count, "
-"	message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id "
-"					  ELSE q.message_id END, "
-"	last_seq = greatest(q.last_seq, excluded.last_seq), "
-"	first_seq = least(q.first_seq, excluded.first_seq), "
-"	mention = q.mention OR excluded.mention, "
-"	due_at = least(q.due_at, excluded.due_at), "
-"	visible_at = least(q.visible_at, excluded.visible_at)";
+UPSERT_FROM_U;
 
 static SPIPlanPtr probe_plan;
 static SPIPlanPtr cancel_plan;
 static SPIPlanPtr queue_plan;
+static SPIPlanPtr queue_grouped_plan;
 
 /* the tables the triggers were last checked on (InvalidOid: none yet) */
 static Oid	messages_relid = InvalidOid;
@@ -270,6 +293,7 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	Datum		args[2];
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
 	int			nestlevel;
 	int			rc;
 
@@ -302,8 +326,11 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	now = GetCurrentTimestamp();
 	args[0] = TimestampTzGetDatum(now);
 	args[1] = TimestampTzGetDatum(now + (int64) chat_notify_delay_ms * 1000);
-	rc = SPI_execute_plan(chat_keep_plan(&queue_plan, queue_sql, 2, types),
-						  args, NULL, false, 0);
+	if (td->tg_newtable != NULL && tuplestore_tuple_count(td->tg_newtable) > PROBE_MAX_ROWS)
+		plan = chat_keep_plan(&queue_grouped_plan, queue_grouped_sql, 2, types);
+	else
+		plan = chat_keep_plan(&queue_plan, queue_sql, 2, types);
+	rc = SPI_execute_plan(plan, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "chat._queue_notifications: the upsert failed: %s",
 			 SPI_result_code_string(rc));
