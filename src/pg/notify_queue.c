@@ -19,13 +19,26 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -43,17 +56,10 @@ PG_FUNCTION_INFO_V1(chat_cancel_notifications);
 #define PROBE_MAX_ROWS 8
 
 /*
- * The probe and the cancel run under the caller's search_path (no SET
- * clause, which costs a GUC save and restore per call), so every name and
- * operator in them is schema-qualified.
+ * The cancel runs under the caller's search_path (no SET clause, which
+ * costs a GUC save and restore per call), so every name and operator in it
+ * is schema-qualified.
  */
-static const char *probe_sql =
-"SELECT 1 FROM chat.channel_members AS cm "
-"WHERE cm.channel_id OPERATOR(pg_catalog.=) $1 "
-"  AND cm.user_id OPERATOR(pg_catalog.<>) $2 "
-"  AND cm.last_read_seq OPERATOR(pg_catalog.<) $3 "
-"LIMIT 1";
-
 static const char *cancel_sql =
 "DELETE FROM chat.notifications AS q "
 "WHERE q.channel_id OPERATOR(pg_catalog.=) $1 "
@@ -177,7 +183,6 @@ ROWS_PER_MESSAGE("AND strpos(n.content, '@') > 0")
 ") "
 UPSERT_FROM_U;
 
-static SPIPlanPtr probe_plan;
 static SPIPlanPtr cancel_plan;
 static SPIPlanPtr queue_plan;
 static SPIPlanPtr queue_grouped_plan;
@@ -186,7 +191,11 @@ static SPIPlanPtr queue_grouped_plan;
 static Oid	messages_relid = InvalidOid;
 static Oid	members_relid = InvalidOid;
 
-static void
+/*
+ * check_trigger makes sure the function runs as the trigger it was written
+ * for, and tells whether its table is new to this backend.
+ */
+static bool
 check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 			  const char *relname, Oid *checked_relid)
 {
@@ -201,7 +210,7 @@ check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 						name, for_row ? "ROW" : "STATEMENT", relname)));
 	/* the table is looked up by name once per backend, not once per send */
 	if (RelationGetRelid(td->tg_relation) == *checked_relid)
-		return;
+		return false;
 	if (strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "chat") != 0 ||
 		strcmp(RelationGetRelationName(td->tg_relation), relname) != 0)
 		ereport(ERROR,
@@ -209,6 +218,7 @@ check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 				 errmsg("%s must be called as an AFTER %s trigger of chat.%s",
 						name, for_row ? "ROW" : "STATEMENT", relname)));
 	*checked_relid = RelationGetRelid(td->tg_relation);
+	return true;
 }
 
 static AttrNumber
@@ -220,6 +230,128 @@ column(Relation rel, const char *name)
 		elog(ERROR, "chat.%s has no column \"%s\"",
 			 RelationGetRelationName(rel), name);
 	return (AttrNumber) att;
+}
+
+/*
+ * The probes below read an index directly (systable_beginscan serves any
+ * table), not through SPI: they run on every chat_send, where a statement
+ * costs an executor start-up (for the DELETE, opening all four indexes of
+ * chat.notifications) to learn, nearly always, that there is nothing to
+ * do.  The statement runs only when the probe finds something.  The
+ * relations are looked up by name again whenever the trigger's own table
+ * is new to this backend (check_trigger), which DROP and CREATE EXTENSION
+ * make it.
+ */
+static Oid	members_table = InvalidOid;
+static Oid	members_pkey = InvalidOid;
+static Oid	notifications_table = InvalidOid;
+static Oid	notifications_by_member = InvalidOid;
+
+static Oid
+chat_relation(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("chat", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation chat.%s does not exist", name);
+	return relid;
+}
+
+/*
+ * probe_snapshot is what a statement through SPI would read with: this
+ * transaction's changes so far, and under READ COMMITTED a new snapshot.
+ */
+static Snapshot
+probe_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetTransactionSnapshot());
+}
+
+/* key: column name of rel = value, compared as the index compares it */
+static void
+equal_key(ScanKey key, Relation rel, const char *name, RegProcedure eq, Datum value)
+{
+	AttrNumber	att = column(rel, name);
+
+	ScanKeyInit(key, att, BTEqualStrategyNumber, eq, value);
+	key->sk_collation = TupleDescAttr(RelationGetDescr(rel), att - 1)->attcollation;
+}
+
+/*
+ * member_behind tells whether channel has a member other than sender whose
+ * read marker is below seq (chat.channel_members, by its primary key).
+ */
+static bool
+member_behind(Datum channel, Datum sender, int64 seq)
+{
+	Relation	rel = table_open(members_table, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	a_user = column(rel, "user_id");
+	AttrNumber	a_read = column(rel, "last_read_seq");
+	ScanKeyData key;
+	Snapshot	snap;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		behind = false;
+
+	if (!OidIsValid(members_pkey))
+		members_pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(members_pkey))
+		elog(ERROR, "chat.channel_members has no primary key");
+	equal_key(&key, rel, "channel_id", F_UUID_EQ, channel);
+	snap = probe_snapshot();
+	scan = systable_beginscan(rel, members_pkey, true, snap, 1, &key);
+	while (!behind && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		null_user;
+		bool		null_read;
+		Datum		user = heap_getattr(tup, a_user, desc, &null_user);
+		Datum		read = heap_getattr(tup, a_read, desc, &null_read);
+
+		if (null_user || null_read)
+			continue;
+		behind = DatumGetInt64(read) < seq &&
+			!DatumGetBool(DirectFunctionCall2Coll(texteq,
+												  TupleDescAttr(desc, a_user - 1)->attcollation,
+												  user, sender));
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return behind;
+}
+
+/*
+ * entries_covered tells whether user has an entry of channel whose newest
+ * message is at or below marker: one that the cancel deletes.
+ */
+static bool
+entries_covered(Datum channel, Datum user, int64 marker)
+{
+	Relation	rel = table_open(notifications_table, AccessShareLock);
+	AttrNumber	a_last = column(rel, "last_seq");
+	ScanKeyData key[2];
+	Snapshot	snap;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	equal_key(&key[0], rel, "channel_id", F_UUID_EQ, channel);
+	equal_key(&key[1], rel, "user_id", F_TEXTEQ, user);
+	snap = probe_snapshot();
+	scan = systable_beginscan(rel, notifications_by_member, true, snap, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		last = heap_getattr(tup, a_last, RelationGetDescr(rel), &isnull);
+
+		found = !isnull && DatumGetInt64(last) <= marker;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*
@@ -237,8 +369,6 @@ anyone_behind(TriggerData *td)
 	AttrNumber	a_sender = column(td->tg_relation, "sender_id");
 	AttrNumber	a_seq = column(td->tg_relation, "seq");
 	AttrNumber	a_deleted = column(td->tg_relation, "deleted_at");
-	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
-	SPIPlanPtr	plan = chat_keep_plan(&probe_plan, probe_sql, 3, types);
 	TupleTableSlot *slot;
 	bool		behind = false;
 
@@ -256,7 +386,6 @@ anyone_behind(TriggerData *td)
 		Datum		args[3];
 		bool		isnull[3];
 		bool		deleted_null;
-		int			rc;
 
 		args[0] = slot_getattr(slot, a_channel, &isnull[0]);
 		args[1] = slot_getattr(slot, a_sender, &isnull[1]);
@@ -269,11 +398,7 @@ anyone_behind(TriggerData *td)
 			behind = true;		/* not ours to judge: let the upsert */
 			break;
 		}
-		rc = SPI_execute_plan(plan, args, NULL, false, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "chat._queue_notifications: probe failed: %s",
-				 SPI_result_code_string(rc));
-		behind = SPI_processed > 0;
+		behind = member_behind(args[0], args[1], DatumGetInt64(args[2]));
 	}
 	tuplestore_rescan(ts);
 	ExecDropSingleTupleTableSlot(slot);
@@ -297,8 +422,12 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	int			nestlevel;
 	int			rc;
 
-	check_trigger(fcinfo, "chat._queue_notifications", false, "messages",
-				  &messages_relid);
+	if (check_trigger(fcinfo, "chat._queue_notifications", false, "messages",
+					  &messages_relid))
+	{
+		members_table = chat_relation("channel_members");
+		members_pkey = InvalidOid;
+	}
 
 	/*
 	 * chat.notifications = off: a deployment that sends no pushes does not
@@ -307,13 +436,10 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	if (!chat_notifications)
 		return PointerGetDatum(NULL);
 
+	if (!anyone_behind(td))
+		return PointerGetDatum(NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chat._queue_notifications: SPI_connect failed");
-	if (!anyone_behind(td))
-	{
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
 
 	/* what a SET search_path clause on the function would do, here only */
 	nestlevel = NewGUCNestLevel();
@@ -351,25 +477,44 @@ chat_cancel_notifications(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
+	AttrNumber	a_read;
 	Datum		args[3];
 	bool		isnull[3];
+	Datum		old_read;
+	bool		old_null;
 	char		nulls[3];
 	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
 	int			rc;
 
-	check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members",
-				  &members_relid);
+	if (check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members",
+					  &members_relid))
+	{
+		notifications_table = chat_relation("notifications");
+		notifications_by_member = chat_relation("notifications_member_idx");
+	}
 	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("chat._cancel_notifications must be called on UPDATE")));
 
 	desc = RelationGetDescr(td->tg_relation);
+	a_read = column(td->tg_relation, "last_read_seq");
 	args[0] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "channel_id"), desc, &isnull[0]);
 	args[1] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "user_id"), desc, &isnull[1]);
-	args[2] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "last_read_seq"), desc, &isnull[2]);
+	args[2] = heap_getattr(td->tg_newtuple, a_read, desc, &isnull[2]);
+	old_read = heap_getattr(td->tg_trigtuple, a_read, desc, &old_null);
 	for (int i = 0; i < 3; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
+
+	/*
+	 * Only a marker that moved forward cancels (the trigger has no WHEN
+	 * clause: PostgreSQL would parse it again for every statement).
+	 */
+	if (isnull[2] || (!old_null && DatumGetInt64(args[2]) <= DatumGetInt64(old_read)))
+		return PointerGetDatum(NULL);
+	if (!isnull[0] && !isnull[1] &&
+		!entries_covered(args[0], args[1], DatumGetInt64(args[2])))
+		return PointerGetDatum(NULL);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chat._cancel_notifications: SPI_connect failed");
