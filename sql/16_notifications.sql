@@ -159,6 +159,17 @@ SELECT count(*) FROM a, chat._send_batch(a.channels, a.senders, a.contents,
 SELECT user_id, channel, count, last_seq - first_seq AS span, mention, latest FROM queue ORDER BY user_id, channel;
 SELECT chat_mute(ch('nt'), 'carol', NULL);
 
+-- The triggers read chat.channel_members' primary key and
+-- notifications_member_idx directly; after REINDEX CONCURRENTLY (new index
+-- OIDs) this session's sends, reads and queueing still work.
+REINDEX INDEX CONCURRENTLY chat.notifications_member_idx;
+REINDEX TABLE CONCURRENTLY chat.channel_members;
+SELECT chat_notifications_done(ARRAY(SELECT id FROM chat.notifications)) >= 0 AS emptied;
+SELECT seq > 0 AS sent FROM chat_send(ch('ntd'), 'erin', 'after the reindex');
+SELECT user_id, channel, count, latest FROM queue WHERE channel = 'ntd' ORDER BY user_id;
+SELECT chat_mark_read(ch('ntd'), 'alice', 1000);
+SELECT count(*) AS left_for_alice FROM queue WHERE channel = 'ntd' AND user_id = 'alice';
+
 -- Errors.
 SELECT err($$SELECT * FROM chat_notifications_claim(0)$$);
 SELECT err($$SELECT * FROM chat_notifications_claim(1001)$$);

@@ -193,9 +193,9 @@ static Oid	members_relid = InvalidOid;
 
 /*
  * check_trigger makes sure the function runs as the trigger it was written
- * for, and tells whether its table is new to this backend.
+ * for.
  */
-static bool
+static void
 check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 			  const char *relname, Oid *checked_relid)
 {
@@ -210,7 +210,7 @@ check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 						name, for_row ? "ROW" : "STATEMENT", relname)));
 	/* the table is looked up by name once per backend, not once per send */
 	if (RelationGetRelid(td->tg_relation) == *checked_relid)
-		return false;
+		return;
 	if (strcmp(get_namespace_name(RelationGetNamespace(td->tg_relation)), "chat") != 0 ||
 		strcmp(RelationGetRelationName(td->tg_relation), relname) != 0)
 		ereport(ERROR,
@@ -218,7 +218,6 @@ check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 				 errmsg("%s must be called as an AFTER %s trigger of chat.%s",
 						name, for_row ? "ROW" : "STATEMENT", relname)));
 	*checked_relid = RelationGetRelid(td->tg_relation);
-	return true;
 }
 
 static AttrNumber
@@ -238,15 +237,10 @@ column(Relation rel, const char *name)
  * costs an executor start-up (for the DELETE, opening all four indexes of
  * chat.notifications) to learn, nearly always, that there is nothing to
  * do.  The statement runs only when the probe finds something.  The
- * relations are looked up by name again whenever the trigger's own table
- * is new to this backend (check_trigger), which DROP and CREATE EXTENSION
- * make it.
+ * relations and indexes are looked up on every call (syscache and relcache
+ * hits): a kept OID would go stale after REINDEX CONCURRENTLY or DROP and
+ * CREATE EXTENSION, and every send of the backend would fail.
  */
-static Oid	members_table = InvalidOid;
-static Oid	members_pkey = InvalidOid;
-static Oid	notifications_table = InvalidOid;
-static Oid	notifications_by_member = InvalidOid;
-
 static Oid
 chat_relation(const char *name)
 {
@@ -285,23 +279,22 @@ equal_key(ScanKey key, Relation rel, const char *name, RegProcedure eq, Datum va
 static bool
 member_behind(Datum channel, Datum sender, int64 seq)
 {
-	Relation	rel = table_open(members_table, AccessShareLock);
+	Relation	rel = table_open(chat_relation("channel_members"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	AttrNumber	a_user = column(rel, "user_id");
 	AttrNumber	a_read = column(rel, "last_read_seq");
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
 	ScanKeyData key;
 	Snapshot	snap;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		behind = false;
 
-	if (!OidIsValid(members_pkey))
-		members_pkey = RelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(members_pkey))
+	if (!OidIsValid(pkey))
 		elog(ERROR, "chat.channel_members has no primary key");
 	equal_key(&key, rel, "channel_id", F_UUID_EQ, channel);
 	snap = probe_snapshot();
-	scan = systable_beginscan(rel, members_pkey, true, snap, 1, &key);
+	scan = systable_beginscan(rel, pkey, true, snap, 1, &key);
 	while (!behind && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		null_user;
@@ -329,7 +322,7 @@ member_behind(Datum channel, Datum sender, int64 seq)
 static bool
 entries_covered(Datum channel, Datum user, int64 marker)
 {
-	Relation	rel = table_open(notifications_table, AccessShareLock);
+	Relation	rel = table_open(chat_relation("notifications"), AccessShareLock);
 	AttrNumber	a_last = column(rel, "last_seq");
 	ScanKeyData key[2];
 	Snapshot	snap;
@@ -340,7 +333,7 @@ entries_covered(Datum channel, Datum user, int64 marker)
 	equal_key(&key[0], rel, "channel_id", F_UUID_EQ, channel);
 	equal_key(&key[1], rel, "user_id", F_TEXTEQ, user);
 	snap = probe_snapshot();
-	scan = systable_beginscan(rel, notifications_by_member, true, snap, 2, key);
+	scan = systable_beginscan(rel, chat_relation("notifications_member_idx"), true, snap, 2, key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -422,12 +415,8 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	int			nestlevel;
 	int			rc;
 
-	if (check_trigger(fcinfo, "chat._queue_notifications", false, "messages",
-					  &messages_relid))
-	{
-		members_table = chat_relation("channel_members");
-		members_pkey = InvalidOid;
-	}
+	check_trigger(fcinfo, "chat._queue_notifications", false, "messages",
+				  &messages_relid);
 
 	/*
 	 * chat.notifications = off: a deployment that sends no pushes does not
@@ -486,12 +475,8 @@ chat_cancel_notifications(PG_FUNCTION_ARGS)
 	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
 	int			rc;
 
-	if (check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members",
-					  &members_relid))
-	{
-		notifications_table = chat_relation("notifications");
-		notifications_by_member = chat_relation("notifications_member_idx");
-	}
+	check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members",
+				  &members_relid);
 	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
