@@ -308,6 +308,10 @@ main(int argc, char **argv)
 							gw_config_free(&cfg);
 							cfg = fresh;
 							configure();
+							/* tests and operators wait for this line */
+							fprintf(stderr, "chat-gateway %s: reloaded %s\n",
+									cfg.node_name,
+									config_path ? config_path : "the environment");
 						}
 					}
 					else
