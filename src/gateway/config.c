@@ -278,7 +278,11 @@ gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
 {
 	defaults(c);
 	if (path && read_file(c, path, err, errlen) != 0)
+	{
+		/* nothing half-loaded outlives a refused file (a SIGHUP keeps going) */
+		gw_config_free(c);
 		return -1;
+	}
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
 	{
 		char		env[80];
@@ -291,7 +295,10 @@ gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
 		env[k] = '\0';
 		v = getenv(env);
 		if (v && set(c, settings[i].name, v, err, errlen) != 0)
+		{
+			gw_config_free(c);
 			return -1;
+		}
 	}
 	return 0;
 }

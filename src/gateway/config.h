@@ -48,7 +48,8 @@ typedef struct gw_config
 
 /*
  * gw_config_load fills cfg with the defaults, then path's settings (path
- * may be NULL), then the environment's.  -1 with a reason in err.
+ * may be NULL), then the environment's.  -1 with a reason in err, and
+ * then cfg holds nothing to free.
  */
 extern int	gw_config_load(gw_config *cfg, const char *path, char *err,
 						   size_t errlen);
