@@ -279,7 +279,11 @@ hub_catch_up(chat_sub *s, int64_t upto)
 		if (hub_fetch(srv, s->room->id, s->pos, upto, &msgs, &n) != CHAT_OK)
 			return false;
 		if (n == 0)
+		{
+			/* a store may hand back an empty array: it is still ours */
+			chat_messages_free(msgs, n);
 			break;
+		}
 		for (size_t i = 0; i < n; i++)
 		{
 			chat_frame *f;
