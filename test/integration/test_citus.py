@@ -7,6 +7,9 @@ worker nodes, the chat tables distributed on channel_id.
   coordinator's chat worker, although their rows are written on the nodes
   (no trigger fires on the coordinator): a message from chat_send, an edit,
   a delete, a member added and removed, a new direct channel.
+- chat_send called on a worker node (as a delegated call runs) stores
+  through Citus, gap-free and idempotent; the coordinator's clients get
+  it with the channel's next change.
 - One group commit of the worker stores sends to channels whose shards are
   on different nodes (one transaction over both, two-phase commit): all are
   acked, stored once, gap-free, and broadcast.
@@ -86,6 +89,45 @@ async def test_changes_through_the_coordinator_reach_its_worker(cluster):
         assert cluster.sql1("SELECT count(*) FROM chat.direct_pairs WHERE channel_id = %s", (d,)) == 1
     finally:
         await close_all(cb, cc)
+
+
+async def test_chat_send_on_a_worker_node(cluster):
+    """On a worker node chat's tables are the node's own extension tables,
+    which Citus treats as the coordinator's distributed ones: chat_send
+    there takes the Citus path (before, Citus refused its statements), so a
+    call Citus delegates to the channel's node works.  Its hint lands on
+    that node, not on the coordinator: the coordinator's clients get the
+    message with the channel's next change, in order (docs/scaling.md)."""
+    a, b = new_user("na"), new_user("nb")
+    g = cluster.group([a, b])
+    cb = await cluster.client(b)
+    try:
+        for node in cluster.nodes:
+            assert node.sql1("SELECT chat._distributed()") is True, node.name
+        holder = next(n for n in cluster.nodes if n.port == node_port(cluster, g))
+        other = next(n for n in cluster.nodes if n is not holder)
+        sent = []
+        for node in (holder, other):
+            cid = str(uuid.uuid4())
+            row = node.sql("SELECT id, seq FROM chat_send(%s, %s, %s, %s)",
+                           (g, a, "on " + node.name, cid))[0]
+            again = node.sql("SELECT id, seq FROM chat_send(%s, %s, %s, %s)",
+                             (g, a, "on " + node.name, cid))[0]
+            assert again == row, (again, row)           # idempotent there too
+            sent.append(row)
+        assert [s for _, s in sent] == [1, 2], sent
+        assert cluster.sql("SELECT seq, content FROM chat.messages WHERE channel_id = %s "
+                           "ORDER BY seq", (g,)) == [(1, "on " + holder.name),
+                                                     (2, "on " + other.name)]
+        assert cluster.sql1("SELECT last_seq FROM chat.channels WHERE id = %s", (g,)) == 2
+        # the coordinator's next send brings the two along, in order
+        _, seq = cluster.send_sql(g, a, "through the coordinator")
+        assert seq == 3
+        for s in (1, 2, 3):
+            await cb.wait_message(g, lambda m, s=s: m["seq"] == s)
+        assert cb.seqs(g) == [1, 2, 3], cb.seqs(g)
+    finally:
+        await close_all(cb)
 
 
 async def test_one_batch_over_both_nodes(cluster):
