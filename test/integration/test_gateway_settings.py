@@ -19,8 +19,6 @@ gateway beside the cluster's worker (test/gateway/run deselects it in the
 mixed run, which has gateways of its own).
 """
 import asyncio
-import datetime
-import ipaddress
 import json
 import os
 import signal
@@ -32,12 +30,11 @@ import uuid
 import jwt
 import pytest
 import websockets
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from conftest import Client, Gateway, close_all, new_user, wait_until
+from selfsigned import localhost_certificate
 
 # ssl.TLSVersion.TLSv1_1 is deprecated: that is the point here
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -119,26 +116,11 @@ async def exchange(c, a, b, g, text):
 # --------------------------------------------------------------------------
 
 def self_signed(directory):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.utcnow()
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert_pem, key_pem = localhost_certificate()
     crt = os.path.join(directory, "gw-tls.crt")
     with open(crt, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile = write_private(os.path.join(directory, "gw-tls.key"), key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    return crt, keyfile
+        f.write(cert_pem)
+    return crt, write_private(os.path.join(directory, "gw-tls.key"), key_pem)
 
 
 def tls_healthz(port, ctx):

@@ -12,8 +12,6 @@ wait for the next 250 ms sweep and show as latency.
 """
 import asyncio
 import base64
-import datetime
-import ipaddress
 import json
 import os
 import socket
@@ -24,11 +22,8 @@ import uuid
 
 import pytest
 import websockets
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from selfsigned import localhost_certificate
 from seclib import (Client, Cluster, assert_no_crash, key_dir, new_user, start, wait_until,
                     worker_pid, write_file, ws_frame)
 
@@ -37,22 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def self_signed(directory):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.utcnow()
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    cert_pem, key_pem = localhost_certificate()
     return (write_file(directory, "server.crt", cert_pem),
             write_file(directory, "server.key", key_pem, 0o600), cert_pem, key_pem)
 
