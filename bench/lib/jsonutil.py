@@ -10,7 +10,7 @@ needs jq).
         why a smoke run failed (one line, empty when it passed)
     jsonutil.py expect FIELD < line
         exit 0 when ok is false and FIELD > 0 (the checker caught it)
-    jsonutil.py idle HELD PIDS "RSS PSS" "RSS PSS" "TCP SLAB" "TCP SLAB"
+    jsonutil.py idle HELD PIDS "RSS PSS PRIVATE" "RSS PSS PRIVATE" "TCP SLAB" "TCP SLAB"
         the memory figures of an idle run, as a JSON object
     jsonutil.py metrics PORT WORKERS
         chat's /metrics counters, per worker (fetched until every worker
@@ -110,6 +110,9 @@ def idle(held, pids, before, after, k0, k1):
     per = (lambda kb: kb * 1024 / n) if n else (lambda kb: None)
     out["rss_per_conn"] = per(a[0] - b[0])
     out["pss_per_conn"] = per(a[1] - b[1])
+    # the processes' own pages: RSS less what they share (shared memory)
+    if len(a) > 2 and len(b) > 2:
+        out["private_per_conn"] = per(a[2] - b[2])
     out["kernel_per_conn"] = per(out["tcp_kb"] + out["slab_kb"])
     print(json.dumps(out, separators=(",", ":")))
 

@@ -189,6 +189,7 @@ def main():
         return [("connections held", "held", 0),
                 ("user space per connection, RSS (bytes)", "rss_per_conn", 0),
                 ("user space per connection, PSS (bytes)", "pss_per_conn", 0),
+                ("user space per connection, private (bytes)", "private_per_conn", 0),
                 ("kernel per connection (bytes, both ends)", "kernel_per_conn", 0),
                 ("connect->ready p99", "connect.p99_ms", 1),
                 ("ramp (s)", "ramp_s", 1)]

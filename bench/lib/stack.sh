@@ -10,7 +10,7 @@
 #   peer_channels PREFIX C M
 #   peer_stop
 #   chat_worker_pids / peer_pids             one pid a line
-#   mem_rollup PID                           "rss_kB pss_kB" from smaps_rollup
+#   mem_rollup PID                           "rss_kB pss_kB private_kB" from smaps_rollup
 #   kernel_mem                               "sockstat_tcp_kB slab_kB"
 
 BENCH_SECRET=${BENCH_SECRET:-bench-secret-0123456789abcdef-$$-$RANDOM}
@@ -179,7 +179,11 @@ peer_pids() {
 # --- memory -------------------------------------------------------------
 
 mem_rollup() {
-	awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r + 0, p + 0 }' "/proc/$1/smaps_rollup"
+	# private: the process's own pages (its heap); the rest of RSS is shared
+	# (PostgreSQL's shared memory and libraries), counted in every process
+	# that touched it
+	awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } /^Private_(Clean|Dirty):/ { v += $2 }
+		 END { print r + 0, p + 0, v + 0 }' "/proc/$1/smaps_rollup"
 }
 
 # kernel_mem: TCP buffer memory (sockstat, pages -> kB) and all slab (kB).
