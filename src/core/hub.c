@@ -405,6 +405,13 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 
 			if (f == NULL)
 				break;
+
+			/*
+			 * A message ends its sender's typing, whoever sent it (SQL,
+			 * another worker or host): "typing_stopped" goes out first.
+			 */
+			if (srv->on_message_out && srv->typing.used > 0)
+				srv->on_message_out(srv, r->id, msgs[i].sender_id);
 			for (size_t j = 0; j < r->n_subs; j++)
 			{
 				chat_sub   *s = r->subs[j];
@@ -414,9 +421,6 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 				hub_deliver_to(s, f, msgs[i].seq);
 			}
 			frame_unref(f);
-			/* a message sent from SQL (or another worker) ends typing too */
-			if (srv->on_message_out && srv->typing.used > 0)
-				srv->on_message_out(srv, r->id, msgs[i].sender_id);
 		}
 		chat_messages_free(msgs, n);
 	}

@@ -7,7 +7,14 @@
  *	  period, extends the expiry on every event, and broadcasts
  *	  "typing_stopped" when the indicator expires, when the user sends a
  *	  message there, or when the user's last connection here closes.  Other
- *	  workers only relay what the owner publishes.  Nothing touches a table.
+ *	  workers relay what the owner publishes.  Nothing touches a table.
+ *
+ *	  A relaying worker (or gateway) remembers the indicators it relayed,
+ *	  so that a message from the typer, which reaches it by another path
+ *	  (the table) and may come first, ends the indicator here before the
+ *	  message goes out: every member sees "typing_stopped" before the
+ *	  message, wherever the typer is.  The owner's own stop then finds the
+ *	  indicator ended and is not relayed twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +28,18 @@ typedef struct typing_entry
 	char	   *user_id;
 	int64_t		expires_ms;
 	int64_t		last_broadcast_ms;
+	bool		remote;			/* relayed: another worker owns it */
+	bool		ended;			/* remote, ended here by a message: the
+								 * owner's stop is not relayed again */
 } typing_entry;
+
+/*
+ * Relayed indicators remembered at most (beyond, they are relayed as
+ * before, without the ordering above), and how long one outlives its
+ * expiry waiting for the owner's stop.
+ */
+#define TYPING_REMOTE_MAX 65536
+#define TYPING_REMOTE_GRACE_MS 2000
 
 static void
 typing_key(char *key, size_t len, const char *channel_id, const char *user_id)
@@ -71,6 +89,12 @@ typing_event(chat_server *srv, const char *channel_id, const char *user_id)
 
 	typing_key(key, sizeof(key), channel_id, user_id);
 	e = map_get(&srv->typing, key);
+	if (e != NULL && e->remote)
+	{
+		/* the same user typing here too: this worker owns it from now on */
+		e->remote = e->ended = false;
+		e->last_broadcast_ms = INT64_MIN / 2;
+	}
 	if (e == NULL)
 	{
 		e = calloc(1, sizeof(typing_entry));
@@ -112,8 +136,15 @@ typing_stop(chat_server *srv, const char *channel_id, const char *user_id)
 
 	typing_key(key, sizeof(key), channel_id, user_id);
 	e = map_get(&srv->typing, key);
-	if (e == NULL)
+	if (e == NULL || e->ended)
 		return;
+	if (e->remote)
+	{
+		/* ahead of the owner's stop, which will find it ended */
+		broadcast_local(srv, channel_id, user_id, 0);
+		e->ended = true;
+		return;
+	}
 	broadcast(srv, channel_id, user_id, 0);
 	typing_drop(srv, e);
 }
@@ -125,7 +156,7 @@ typing_stop_user(chat_server *srv, const char *user_id)
 	typing_entry *e;
 
 	map_foreach(&srv->typing, i, e)
-		if (strcmp(e->user_id, user_id) == 0)
+		if (!e->remote && strcmp(e->user_id, user_id) == 0)
 	{
 		broadcast(srv, e->channel_id, e->user_id, 0);
 		typing_drop(srv, e);
@@ -148,7 +179,9 @@ typing_expire(chat_server *srv)
 	{
 		if (e->expires_ms <= srv->now_ms)
 		{
-			broadcast(srv, e->channel_id, e->user_id, 0);
+			/* a relayed one is the owner's to stop: only forgotten here */
+			if (!e->remote)
+				broadcast(srv, e->channel_id, e->user_id, 0);
 			typing_drop(srv, e);
 		}
 		else if (next < 0 || e->expires_ms - srv->now_ms < next)
@@ -157,14 +190,66 @@ typing_expire(chat_server *srv)
 	return next;
 }
 
+/*
+ * remember_remote notes an indicator relayed from its owner; a full table
+ * remembers no more (the indicator is still relayed).
+ */
+static void
+remember_remote(chat_server *srv, const chat_event *ev)
+{
+	char		key[CHAT_UUID_LEN + JWT_MAX_SUB + 2];
+	typing_entry *e;
+
+	typing_key(key, sizeof(key), ev->channel, ev->user);
+	e = map_get(&srv->typing, key);
+	if (e != NULL && !e->remote)
+		return;					/* the user types here too: ours */
+	if (e == NULL)
+	{
+		if (srv->typing.used >= TYPING_REMOTE_MAX)
+			return;
+		e = calloc(1, sizeof(typing_entry));
+		if (e == NULL || (e->user_id = strdup(ev->user)) == NULL ||
+			map_put(&srv->typing, key, e) != 0)
+		{
+			if (e)
+				free(e->user_id);
+			free(e);
+			return;
+		}
+		snprintf(e->channel_id, sizeof(e->channel_id), "%s", ev->channel);
+		e->remote = true;
+	}
+	e->ended = false;
+	e->expires_ms = srv->now_ms + ev->expires_ms + TYPING_REMOTE_GRACE_MS;
+}
+
 /* typing_remote relays a typing event published by another worker. */
 void
 typing_remote(chat_server *srv, const chat_event *ev)
 {
+	char		key[CHAT_UUID_LEN + JWT_MAX_SUB + 2];
+	typing_entry *e;
+
 	if (ev->worker == srv->cfg.worker_id)
 		return;
-	broadcast_local(srv, ev->channel, ev->user,
-					ev->kind == CHAT_EV_TYPING ? ev->expires_ms : 0);
+	if (ev->kind == CHAT_EV_TYPING)
+	{
+		remember_remote(srv, ev);
+		broadcast_local(srv, ev->channel, ev->user, ev->expires_ms);
+		return;
+	}
+	typing_key(key, sizeof(key), ev->channel, ev->user);
+	e = map_get(&srv->typing, key);
+	if (e != NULL && e->remote)
+	{
+		bool		ended = e->ended;
+
+		typing_drop(srv, e);
+		if (ended)
+			return;				/* a message from the typer ended it here */
+	}
+	broadcast_local(srv, ev->channel, ev->user, 0);
 }
 
 void

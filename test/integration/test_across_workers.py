@@ -3,7 +3,9 @@ Live state across two workers (chat.workers = 2; issue 4 "presence is
 correct across two workers"): users on different workers see each other's
 online and offline, presence_state and chat_online include both, a second
 device on the other worker adds nothing and closing one of two removes
-nothing; typing, read receipts and edits cross workers; and after a worker
+nothing; typing, read receipts and edits cross workers, and a typer's
+message sent from SQL ends the indicator before it arrives, on both
+workers; and after a worker
 restart (SIGTERM of one 'chat worker' from pg_stat_activity) no ghost
 remains: its users are offline (chat_online) until they reconnect.
 
@@ -154,6 +156,37 @@ async def test_typing_reads_and_edits_cross_workers(two):
         assert err["type"] == "error" and err["code"] == "forbidden", err
     finally:
         await close_all(a0, a1, b1)
+
+
+async def test_a_message_from_sql_ends_typing_first_on_every_worker(two):
+    """The typer's message sent by the application (chat_send from SQL)
+    reaches each worker from the table; each ends the typer's indicator
+    before it delivers the message, the owner's worker and the worker that
+    only relayed the indicator alike, and says so once."""
+    a, b, c = new_user("a"), new_user("b"), new_user("c")
+    a0 = await client_on_worker(two, a, 0)
+    b0 = await client_on_worker(two, b, 0)
+    c1 = await client_on_worker(two, c, 1)
+    g = two.group([a, b, c])
+    try:
+        for o in (b0, c1):
+            await o.wait_for(is_type("joined"), timeout=5)
+        await a0.send({"type": "typing", "channelId": str(g)})
+        for o in (b0, c1):
+            await o.wait_for(typing_of(g, a), timeout=5)
+        _, seq = two.send_sql(g, a, "sent by the app")
+        for o in (b0, c1):
+            await o.wait_message(g, lambda m: m["seq"] == seq)
+            await o.wait_seen(stopped_of(g, a), timeout=3)
+            kinds = [f["type"] for f in o.frames
+                     if f.get("type") in ("typing_stopped", "message")]
+            assert kinds[:2] == ["typing_stopped", "message"], (o.user, kinds)
+        # the owner's own stop, relayed later, is not said a second time
+        await c1.expect_none(stopped_of(g, a), TYPING_TIMEOUT + LATE_MARGIN,
+                             "a second typing_stopped")
+        assert count(c1, lambda f: f.get("type") == "typing_stopped") == 1, c1.frames
+    finally:
+        await close_all(a0, b0, c1)
 
 
 async def test_worker_restart_leaves_no_ghost(two):

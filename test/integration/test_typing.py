@@ -169,11 +169,15 @@ async def test_sending_a_message_stops_typing_at_once(live):
         assert k["type"] == "ack", k
         t_send = time.monotonic()
         _, t_stop = await wait_for_t(cb, stopped_of(g, a), timeout=3)
-        # on the typer's own node typing_stopped comes first; from another
-        # host (CHAT_TOPOLOGY=mixed) the message's hint may overtake it
         m = (await cb.wait_seen(lambda f: f.get("type") == "message"
                                 and f["message"]["channelId"] == str(g), timeout=5))["message"]
         assert m["content"] == "done typing"
+        # typing_stopped before the message, wherever the typer is: from
+        # another worker or host (CHAT_TOPOLOGY=mixed) the message may
+        # arrive first, and ends the relayed indicator there first
+        kinds = [f.get("type") for f in cb.frames
+                 if f.get("type") in ("typing_stopped", "message")]
+        assert kinds[:2] == ["typing_stopped", "message"], kinds
         # well before the indicator would have expired by itself
         assert t_stop - t0 < TYPING_TIMEOUT - 0.5, \
             "typing_stopped %.2fs after typing, %.2fs after the send: not at once" \
@@ -216,11 +220,15 @@ async def test_sending_from_sql_stops_typing(live):
         await ca.send(typing(g))
         await cb.wait_for(typing_of(g, a), timeout=3)
         live.send_sql(g, a, "sent by the application for a")
-        await cb.wait_message(g)
         _, t_stop = await wait_for_t(cb, stopped_of(g, a), timeout=TYPING_TIMEOUT + LATE_MARGIN + 2)
+        await cb.wait_message(g)
         assert t_stop - t0 < TYPING_TIMEOUT - 0.5, \
             "typing_stopped only %.2fs after the typing event although a's message (chat_send) " \
-            "arrived before: it came from the expiry, not from the send" % (t_stop - t0)
+            "came: it came from the expiry, not from the send" % (t_stop - t0)
+        # and before the message, as when a sends over the socket
+        kinds = [f.get("type") for f in cb.frames
+                 if f.get("type") in ("typing_stopped", "message")]
+        assert kinds == ["typing_stopped", "message"], kinds
     finally:
         await close_all(ca, cb)
 
