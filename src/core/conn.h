@@ -46,7 +46,6 @@ struct chat_conn
 								 * or this time; 0 when none are */
 	double		tokens;			/* rate limit bucket (handlers.c rate_ok) */
 	int64_t		tokens_ms;		/* when the bucket was last filled */
-	uint32_t	events;			/* epoll events registered */
 
 	/*
 	 * Reading is budgeted per loop pass (conn_may_read): a connection that
@@ -56,11 +55,22 @@ struct chat_conn
 	 */
 	uint64_t	read_pass;		/* srv->pass the counters below belong to */
 	size_t		read_bytes;		/* bytes read in that pass */
-	int			read_frames;	/* frames begun in that pass */
+	chat_conn  *read_again_next;
+
+	/*
+	 * The small fields of every part, side by side so that no padding follows
+	 * each (an idle connection costs its struct; see docs/performance.md,
+	 * "Idle connections").
+	 */
+	uint32_t	events;			/* epoll events registered */
+	int			read_frames;	/* frames begun in the read pass */
+	int			ws_fragments;	/* frames of the message being received */
 	bool		read_paused;	/* control frames queued: EPOLLIN off */
 	bool		read_deferred;	/* on srv->read_again */
-	chat_conn  *read_again_next;
-	int			ws_fragments;	/* frames of the message being received */
+	bool		head_text;		/* a non-empty head line came before */
+	bool		in_handshake;	/* counted in srv->n_handshakes */
+	bool		ws_in_message;	/* a fragmented message is half received */
+	bool		dirty;			/* on srv->dirty: has output to flush */
 
 	/* input: the HTTP head, then bytes read past it that wslay must see */
 	char	   *in;
@@ -70,14 +80,11 @@ struct chat_conn
 								 * head */
 	size_t		head_scan;		/* bytes of the head searched for its end */
 	size_t		head_line;		/* where the line being scanned starts */
-	bool		head_text;		/* a non-empty line came before */
-	bool		in_handshake;	/* counted in srv->n_handshakes */
 
 	/* output: wslay's control frames, then our shared data frames */
 	wslay_event_context_ptr ws; /* NULL while hibernating (conn_hibernate) */
 	uint64_t	ws_fed;			/* bytes given to this ws context */
 	uint64_t	ws_framed;		/* bytes of the frames it started */
-	bool		ws_in_message;	/* a fragmented message is half received */
 	outq		out;
 	void	   *tls;			/* SSL *, when the port speaks TLS */
 
@@ -88,7 +95,6 @@ struct chat_conn
 	size_t		n_subs;
 	size_t		cap_subs;
 
-	bool		dirty;			/* on srv->dirty: has output to flush */
 	chat_conn  *dirty_next;
 	chat_conn  *dead_next;
 	chat_conn  *prev;			/* all connections, for sweeps */
