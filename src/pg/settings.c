@@ -46,6 +46,7 @@ int			chat_max_outbound_bytes = 1048576;
 int			chat_rate_limit = 30;
 int			chat_rate_burst = 100;
 int			chat_event_ring_size = 8192;
+int			chat_max_online_users = 16384;
 bool		chat_notify_bus = false;
 int			chat_user_rate_limit = 60;
 int			chat_user_rate_burst = 200;
@@ -184,6 +185,9 @@ chat_define_settings(void)
 	define_int("chat.event_ring_size",
 			   "Event records the shared-memory ring holds; a worker that falls further behind re-reads every table.",
 			   &chat_event_ring_size, 8192, 16, 1048576, PGC_POSTMASTER, 0);
+	define_int("chat.max_online_users",
+			   "Distinct users the shared presence table lists online at once, over every worker and gateway; beyond, a user who connects is not listed online (a WARNING says so).",
+			   &chat_max_online_users, 16384, 16, 1000000, PGC_POSTMASTER, 0);
 	DefineCustomBoolVariable("chat.notify_bus",
 							 "Relay committed changes as NOTIFY chat hints, for processes that share no memory with the workers.",
 							 NULL, &chat_notify_bus, false, PGC_POSTMASTER, 0,

@@ -38,6 +38,7 @@ extern int	chat_max_outbound_bytes;
 extern int	chat_rate_limit;
 extern int	chat_rate_burst;
 extern int	chat_event_ring_size;
+extern int	chat_max_online_users;
 extern bool chat_notify_bus;
 extern int	chat_user_rate_limit;
 extern int	chat_user_rate_burst;

@@ -13,14 +13,21 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
+#include "utils/timestamp.h"
 
 #include "core/jwt.h"
 #include "pg/events.h"
 #include "pg/gateway.h"
+#include "pg/settings.h"
 #include "pg/shmem.h"
 
-/* Users online at once that shared memory can list. */
-#define PRESENCE_MAX_USERS 16384
+/*
+ * Users online at once that shared memory lists: chat.max_online_users
+ * (read once, at shared memory sizing; a restart setting).  Client
+ * addresses tracked for chat.max_connections_per_ip: as many (a full
+ * table admits, see chat_ip_admit).
+ */
+#define PRESENCE_MAX_USERS chat_max_online_users
 
 typedef struct presence_entry
 {
@@ -126,6 +133,27 @@ require_shared(void)
 				 errhint("Add 'chat' to shared_preload_libraries.")));
 }
 
+/*
+ * presence_full_warning says, at most once a minute per process, that the
+ * presence table is full: the user is connected but listed offline.
+ */
+static void
+presence_full_warning(const char *user_id)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, 60 * 1000))
+		return;
+	last = now;
+	ereport(WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("chat presence table is full: user \"%s\" is connected but not listed online",
+					user_id),
+			 errhint("Raise chat.max_online_users (now %d) and restart the server.",
+					 chat_max_online_users)));
+}
+
 bool
 chat_presence_add(const char *user_id, int worker)
 {
@@ -136,7 +164,14 @@ chat_presence_add(const char *user_id, int worker)
 	if (shared == NULL || worker < 0 || worker >= CHAT_MAX_NODES)
 		return false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	e = hash_search(presence, user_id, HASH_ENTER_NULL, &found);
+
+	/*
+	 * A shared dynahash takes elements beyond its size from the segment's
+	 * spare memory, which the lock tables need: the cap is counted here.
+	 */
+	e = hash_search(presence, user_id, HASH_FIND, &found);
+	if (e == NULL && hash_get_num_entries(presence) < PRESENCE_MAX_USERS)
+		e = hash_search(presence, user_id, HASH_ENTER_NULL, &found);
 	if (e)
 	{
 		if (!found)
@@ -148,6 +183,8 @@ chat_presence_add(const char *user_id, int worker)
 		first = e->total++ == 0;
 	}
 	LWLockRelease(shared->lock);
+	if (e == NULL)
+		presence_full_warning(user_id);
 	return first;
 }
 
@@ -301,7 +338,9 @@ chat_ip_admit(int worker, const char *addr, int delta, int max)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	if (delta > 0)
 	{
-		e = hash_search(ip_table, key, HASH_ENTER_NULL, &found);
+		e = hash_search(ip_table, key, HASH_FIND, &found);
+		if (e == NULL && hash_get_num_entries(ip_table) < PRESENCE_MAX_USERS)
+			e = hash_search(ip_table, key, HASH_ENTER_NULL, &found);
 		if (e && !found)
 		{
 			memset(e->counts, 0, sizeof(e->counts));

@@ -267,3 +267,30 @@ async def test_ready_online_is_the_same_on_every_device(live):
         assert first == st, "ready.online %r, presence_state %r" % (first, st)
     finally:
         await close_all(cb, a1, a2)
+
+
+async def test_a_full_presence_table_says_so(cluster_factory):
+    """chat.max_online_users = 16: the 17th and 18th users are served (ready,
+    send) but not listed online, and the server log says why."""
+    from conftest import Client, async_wait_until
+    c = cluster_factory("presence-full", **{"chat.max_online_users": "16"})
+    users = [new_user("p%d" % i) for i in range(18)]
+    g = c.group(users)
+    clients = []
+    try:
+        for u in users:
+            clients.append(await Client.open(c, u))
+        await async_wait_until(lambda: len(online(c, g)) == 16, 5,
+                               what="16 users listed online")
+        listed = set(online(c, g))
+        assert listed < set(users), listed
+        unlisted = [cl for cl in clients if cl.user not in listed]
+        assert len(unlisted) == 2
+        # served all the same
+        ack = await unlisted[0].send_message(g, "not listed, still here")
+        assert ack["type"] == "ack", ack
+        await async_wait_until(lambda: "chat presence table is full" in c.log_text(), 5,
+                               what="the WARNING in the server log")
+        assert "Raise chat.max_online_users (now 16)" in c.log_text()
+    finally:
+        await close_all(*clients)
