@@ -56,15 +56,17 @@ chat_user  *
 hub_user(chat_server *srv, const char *user_id, bool create)
 {
 	chat_user  *u = map_get(&srv->users, user_id);
+	size_t		len;
 
 	if (u || !create)
 		return u;
-	u = calloc(1, sizeof(chat_user));
-	if (u == NULL || (u->id = strdup(user_id)) == NULL ||
-		map_put(&srv->users, user_id, u) != 0)
+	len = strlen(user_id);
+	u = calloc(1, sizeof(chat_user) + len + 1);
+	if (u == NULL)
+		return NULL;
+	memcpy(u->id, user_id, len + 1);
+	if (map_put(&srv->users, user_id, u) != 0)
 	{
-		if (u)
-			free(u->id);
 		free(u);
 		return NULL;
 	}
@@ -126,7 +128,6 @@ hub_user_release(chat_server *srv, chat_user *u)
 		return;
 	map_del(&srv->users, u->id);
 	free(u->conns);
-	free(u->id);
 	free(u);
 }
 

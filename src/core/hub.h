@@ -54,13 +54,13 @@ struct chat_room
 /* One user's connections on this worker. */
 struct chat_user
 {
-	char	   *id;
 	chat_conn **conns;
 	size_t		n_conns;
 	size_t		cap_conns;
 	double		tokens;			/* the user's rate limit bucket, shared by its
 								 * connections (handlers.c rate_ok) */
 	int64_t		tokens_ms;
+	char		id[];			/* in the same allocation: one chunk per user */
 };
 
 extern chat_room *hub_room(chat_server *srv, const char *channel_id,
