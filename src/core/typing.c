@@ -80,6 +80,25 @@ broadcast(chat_server *srv, const char *channel_id, const char *user_id,
 	srv_publish(srv, &ev);
 }
 
+/* entry_new adds an indicator under key; NULL when out of memory */
+static typing_entry *
+entry_new(chat_server *srv, const char *key, const char *channel_id,
+		  const char *user_id)
+{
+	typing_entry *e = calloc(1, sizeof(typing_entry));
+
+	if (e == NULL || (e->user_id = strdup(user_id)) == NULL ||
+		map_put(&srv->typing, key, e) != 0)
+	{
+		if (e)
+			free(e->user_id);
+		free(e);
+		return NULL;
+	}
+	snprintf(e->channel_id, sizeof(e->channel_id), "%s", channel_id);
+	return e;
+}
+
 void
 typing_event(chat_server *srv, const char *channel_id, const char *user_id)
 {
@@ -97,16 +116,9 @@ typing_event(chat_server *srv, const char *channel_id, const char *user_id)
 	}
 	if (e == NULL)
 	{
-		e = calloc(1, sizeof(typing_entry));
-		if (e == NULL || (e->user_id = strdup(user_id)) == NULL ||
-			map_put(&srv->typing, key, e) != 0)
-		{
-			if (e)
-				free(e->user_id);
-			free(e);
+		e = entry_new(srv, key, channel_id, user_id);
+		if (e == NULL)
 			return;
-		}
-		snprintf(e->channel_id, sizeof(e->channel_id), "%s", channel_id);
 		e->last_broadcast_ms = INT64_MIN / 2;
 	}
 	e->expires_ms = now + srv->cfg.typing_timeout_ms;
@@ -208,16 +220,9 @@ remember_remote(chat_server *srv, const chat_event *ev)
 	{
 		if (srv->typing.used >= TYPING_REMOTE_MAX)
 			return;
-		e = calloc(1, sizeof(typing_entry));
-		if (e == NULL || (e->user_id = strdup(ev->user)) == NULL ||
-			map_put(&srv->typing, key, e) != 0)
-		{
-			if (e)
-				free(e->user_id);
-			free(e);
+		e = entry_new(srv, key, ev->channel, ev->user);
+		if (e == NULL)
 			return;
-		}
-		snprintf(e->channel_id, sizeof(e->channel_id), "%s", ev->channel);
 		e->remote = true;
 	}
 	e->ended = false;

@@ -19,6 +19,9 @@ gateway beside the cluster's worker (test/gateway/run deselects it in the
 mixed run, which has gateways of its own).
 """
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -207,7 +210,6 @@ def signed(key, alg, sub, **claims):
 
 def unsigned(sub):
     def b64(d):
-        import base64
         return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
     return "%s.%s." % (b64({"alg": "none", "typ": "JWT"}),
                        b64({"sub": sub, "exp": int(time.time()) + 3600}))
@@ -215,10 +217,6 @@ def unsigned(sub):
 
 def hs256_with(secret_bytes, sub):
     """HS256 keyed with arbitrary bytes (PyJWT refuses a PEM as a secret)."""
-    import base64
-    import hashlib
-    import hmac
-
     def b64(b):
         return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
     head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
