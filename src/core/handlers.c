@@ -681,6 +681,16 @@ batch_commit(chat_server *srv)
 		srv->host.drain_events(srv->host.ctx);
 		srv_process_notifications(srv, true);
 	}
+	/* and those the store saw that this host has not heard of yet */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].members)
+		{
+			hub_members_now(srv, items[i].channel_id, items[i].members,
+							items[i].n_members);
+			for (size_t k = 0; k < items[i].n_members; k++)
+				free(items[i].members[k]);
+			free(items[i].members);
+		}
 	for (size_t i = 0; i < n; i++)
 	{
 		ack_one(srv, &srv->batch[i], &items[i]);

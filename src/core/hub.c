@@ -609,6 +609,46 @@ hub_member_left(chat_server *srv, const char *channel_id,
 }
 
 /*
+ * hub_members_now makes this host's subscriptions of channel_id match its
+ * members as the table lists them: "left" for a connected user no longer
+ * among them, "joined" for one newly among them.  For a host whose hints
+ * can arrive after its own sends commit (a gateway hears a removal from
+ * the bus relay, later), so that a send committed after a removal does not
+ * reach the removed user first.
+ */
+void
+hub_members_now(chat_server *srv, const char *channel_id,
+				char *const *members, size_t n)
+{
+	chat_room  *r;
+	bool		again = true;
+
+	/* hub_member_left changes the room's subs (or frees it): scan again */
+	while (again && (r = hub_room(srv, channel_id, false)) != NULL)
+	{
+		again = false;
+		for (size_t i = 0; i < r->n_subs; i++)
+		{
+			chat_user  *u = r->subs[i]->conn->user;
+			bool		member = false;
+
+			if (u == NULL)
+				continue;
+			for (size_t k = 0; k < n && !member; k++)
+				member = strcmp(members[k], u->id) == 0;
+			if (!member)
+			{
+				hub_member_left(srv, channel_id, u->id);
+				again = true;
+				break;
+			}
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		hub_member_joined(srv, channel_id, members[k]);
+}
+
+/*
  * hub_message_changed broadcasts a change of message seq made by anyone:
  * kind CHAT_EV_EDIT (message_updated), CHAT_EV_DELETE (message_deleted) or
  * CHAT_EV_REACTION (reaction, the message's reactions now).

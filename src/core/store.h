@@ -45,6 +45,15 @@ typedef struct chat_send_item
 	bool		duplicate;		/* the key was sent before: msg is the first */
 	chat_message msg;			/* filled when status == CHAT_OK */
 	char		errmsg[160];	/* short reason when status != CHAT_OK */
+
+	/*
+	 * The members of the item's group channel once the batch held its lock,
+	 * for a store whose host hears membership changes later than its own
+	 * commits (a gateway); NULL when the store does not say.  Set on one item
+	 * per channel at most; malloc'd (array and strings), freed by the core.
+	 */
+	char	  **members;
+	size_t		n_members;
 } chat_send_item;
 
 typedef struct chat_store

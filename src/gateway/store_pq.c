@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "gateway/store_pq.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', " \
@@ -672,10 +674,60 @@ array_literal(const char **values, size_t n)
 }
 
 static void
+free_members(chat_send_item *it)
+{
+	for (size_t k = 0; k < it->n_members; k++)
+		free(it->members[k]);
+	free(it->members);
+	it->members = NULL;
+	it->n_members = 0;
+}
+
+/*
+ * attach_members gives the first item of channel the members the batch
+ * statement listed (a JSON array of user ids); false when out of memory
+ * or not an array of strings.  A channel none of the items names (its
+ * sends all failed) is no news.
+ */
+static bool
+attach_members(chat_send_item *items, size_t n, const char *channel,
+			   const char *members)
+{
+	chat_send_item *it = NULL;
+	json_t	   *arr;
+	bool		ok = true;
+
+	for (size_t i = 0; i < n && it == NULL; i++)
+		if (items[i].status == CHAT_OK && !items[i].duplicate &&
+			strcmp(items[i].channel_id, channel) == 0)
+			it = &items[i];
+	if (it == NULL || it->members)
+		return it == NULL;
+	arr = json_loads(members, 0, NULL);
+	if (!json_is_array(arr) ||
+		(it->members = calloc(json_array_size(arr) + 1, sizeof(char *))) == NULL)
+		ok = false;
+	for (size_t k = 0; ok && k < json_array_size(arr); k++)
+	{
+		const char *u = json_string_value(json_array_get(arr, k));
+
+		if (u == NULL || (it->members[k] = strdup(u)) == NULL)
+			ok = false;
+		else
+			it->n_members++;
+	}
+	json_decref(arr);
+	if (!ok)
+		free_members(it);
+	return ok;
+}
+
+static void
 reset_items(chat_send_item *items, size_t n, chat_err status)
 {
 	for (size_t i = 0; i < n; i++)
 	{
+		free_members(&items[i]);
 		chat_message_clear(&items[i].msg);
 		items[i].duplicate = false;
 		items[i].status = status;
@@ -705,8 +757,9 @@ static PGresult *
 set_batch(gw_pq *pq, chat_send_item *items, size_t n)
 {
 	static const char *sql =
-	"SELECT " MSG_COLS ", m.dup, m.ord FROM (SELECT (b.message).*, "
-	"b.duplicate AS dup, b.ord FROM chat._gateway_send_batch($1::uuid[], "
+	"SELECT " MSG_COLS ", m.dup, m.ord, m.ch::text, m.members::text "
+	"FROM (SELECT (b.message).*, b.duplicate AS dup, b.ord, "
+	"b.channel AS ch, b.members FROM chat._gateway_send_batch($1::uuid[], "
 	"$2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], "
 	"$7::jsonb[]) b) m";
 	const char **cols[7];
@@ -759,6 +812,44 @@ item_cmp(const void *a, const void *b)
 	if (c != 0)
 		return c;
 	return (*x < *y) ? -1 : (*x > *y);
+}
+
+/*
+ * isolated_members asks, inside the isolated batch's transaction (after its
+ * locks), who the members of its stored messages' group channels are, as
+ * chat._gateway_send_batch says at its end; false when that failed.
+ */
+static bool
+isolated_members(gw_pq *pq, chat_send_item *items, size_t n)
+{
+	const char **ids = malloc(n * sizeof(char *));
+	size_t		k = 0;
+	char	   *lit;
+	const char *args[1];
+	PGresult   *r;
+	bool		ok;
+
+	if (ids == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].status == CHAT_OK && !items[i].duplicate)
+			ids[k++] = items[i].channel_id;
+	lit = k ? array_literal(ids, k) : NULL;
+	free(ids);
+	if (k == 0)
+		return true;
+	if (lit == NULL)
+		return false;
+	args[0] = lit;
+	r = gw_pq_exec(pq, "SELECT channel::text, members::text "
+				   "FROM chat._gateway_members($1::uuid[])", 1, args);
+	free(lit);
+	ok = r && gw_pq_ok(r);
+	for (int row = 0; ok && row < PQntuples(r); row++)
+		ok = val(r, row, 1) && val(r, row, 2) &&
+			attach_members(items, n, val(r, row, 1), val(r, row, 2));
+	PQclear(r);
+	return ok;
 }
 
 /*
@@ -815,7 +906,9 @@ isolated(gw_pq *pq, chat_send_item *items, size_t n)
 			!exec_ok(pq, "ROLLBACK TO SAVEPOINT item"))
 			goto rollback;
 	}
-	ok = exec_ok(pq, "COMMIT");
+	ok = isolated_members(pq, items, n) && exec_ok(pq, "COMMIT");
+	if (!ok)
+		goto rollback;
 	goto out;
 rollback:
 	if (pq->conn)
@@ -834,15 +927,25 @@ pq_send_batch(void *ctx, chat_send_item *items, size_t n)
 
 	reset_items(items, n, CHAT_E_INTERNAL);
 	res = set_batch(pq, items, n);
-	if (res && gw_pq_ok(res) && (size_t) PQntuples(res) == n)
+	if (res && gw_pq_ok(res) && (size_t) PQntuples(res) >= n)
 	{
 		bool		good = true;
+		size_t		got = 0;
 
+		/* the messages first (ord 1..n), then the members (ord 0) */
 		for (int r = 0; r < PQntuples(res) && good; r++)
 		{
 			int64_t		ord = val_int8(res, r, MSG_NCOLS + 2);
 			chat_send_item *it;
 
+			if (ord == 0 && got == n)
+			{
+				const char *ch = val(res, r, MSG_NCOLS + 3);
+				const char *members = val(res, r, MSG_NCOLS + 4);
+
+				good = ch && members && attach_members(items, n, ch, members);
+				continue;
+			}
 			if (ord < 1 || ord > (int64_t) n || items[ord - 1].status == CHAT_OK)
 			{
 				good = false;
@@ -853,7 +956,9 @@ pq_send_batch(void *ctx, chat_send_item *items, size_t n)
 				good = false;
 			it->duplicate = strcmp(val(res, r, MSG_NCOLS + 1), "t") == 0;
 			it->status = CHAT_OK;
+			got++;
 		}
+		good = good && got == n;
 		PQclear(res);
 		/* committed: a bad row count cannot be undone, but is not acked */
 		if (good)

@@ -687,14 +687,45 @@ $$;
  * chat._gateway_send_batch / _gateway_send: the worker's group-commit
  * statements (chat._send_batch, chat._send) for a gateway, which runs
  * them over libpq in one transaction per batch.
+ *
+ * _gateway_send_batch also returns, after the messages (rows with ord 0),
+ * the members of each group channel of the batch as the table lists them
+ * once the sends held their channel locks: a gateway hears of a membership
+ * change only through the bus relay, which may be later than its own
+ * commit, and a member removed before the send must not receive it.
  */
 CREATE FUNCTION chat._gateway_send_batch(channels uuid[], senders text[], contents text[],
 										 client_ids uuid[], kinds text[], reply_tos uuid[],
 										 attachments jsonb[])
-RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT * FROM chat._send_batch(channels, senders, contents, client_ids, kinds,
-								   reply_tos, attachments)
+RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages, channel uuid,
+			   members json)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN QUERY
+	SELECT b.ord, b.duplicate, b.message, NULL::uuid, NULL::json
+	FROM chat._send_batch(channels, senders, contents, client_ids, kinds,
+						  reply_tos, attachments) AS b;
+	-- a statement of its own, so a snapshot taken after the locks: it sees
+	-- every change that committed before them
+	RETURN QUERY
+	SELECT 0::bigint, NULL::boolean, NULL::chat.messages, g.channel, g.members
+	FROM chat._gateway_members(channels) AS g;
+END
+$$;
+
+/*
+ * chat._gateway_members lists the members of the group channels among
+ * channels (direct channels never change members), as JSON arrays.
+ */
+CREATE FUNCTION chat._gateway_members(channels uuid[])
+RETURNS TABLE (channel uuid, members json)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT c.id,
+		   coalesce(json_agg(m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '[]'::json)
+	FROM chat.channels AS c
+	LEFT JOIN chat.channel_members AS m ON m.channel_id = c.id
+	WHERE c.id = ANY (channels) AND c.type = 'group'
+	GROUP BY c.id
 $$;
 
 CREATE FUNCTION chat._gateway_send(channel uuid, sender text, content text, client_id uuid,
@@ -732,6 +763,7 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION
 	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
+	chat._gateway_members(uuid[]),
 	chat._gateway_send(uuid, text, text, uuid, text, uuid, jsonb),
 	chat._gateway_attach(text, integer),
 	chat._gateway_renew(bigint, integer),
@@ -746,6 +778,7 @@ GRANT chat_app TO chat_gateway;
 GRANT USAGE ON SCHEMA chat TO chat_gateway;
 GRANT EXECUTE ON FUNCTION
 	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
+	chat._gateway_members(uuid[]),
 	chat._gateway_send(uuid, text, text, uuid, text, uuid, jsonb),
 	chat._gateway_attach(text, integer),
 	chat._gateway_renew(bigint, integer),
