@@ -81,7 +81,11 @@ dispatch_event(chat_server *srv, const chat_event *ev)
 			/* deliver what came before the change first */
 			hub_deliver_pending(srv);
 			if (ev->user[0] == '\0')
-				chat_server_resync(srv);	/* who? the tables will say */
+			{
+				/* who? the table says */
+				if (!hub_members_changed(srv, ev->channel))
+					chat_server_resync(srv);
+			}
 			else if (ev->kind == CHAT_EV_JOIN)
 				hub_member_joined(srv, ev->channel, ev->user);
 			else
@@ -91,6 +95,14 @@ dispatch_event(chat_server *srv, const chat_event *ev)
 			chat_server_resync(srv);
 			break;
 	}
+}
+
+/* a join or leave that names no user (a gateway's: the bus names none) */
+static bool
+unnamed_member_change(const chat_event *ev)
+{
+	return (ev->kind == CHAT_EV_JOIN || ev->kind == CHAT_EV_LEAVE) &&
+		ev->user[0] == '\0';
 }
 
 void
@@ -110,6 +122,11 @@ srv_process_notifications(chat_server *srv, bool membership_only)
 			kept++;
 			continue;
 		}
+		/* the next one reads the same channel's members again: skip this */
+		if (i + 1 < srv->n_events && unnamed_member_change(ev) &&
+			unnamed_member_change(&srv->events[i + 1]) &&
+			strcmp(ev->channel, srv->events[i + 1].channel) == 0)
+			continue;
 		dispatch_event(srv, ev);
 	}
 	srv->n_events = kept;

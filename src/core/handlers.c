@@ -687,9 +687,7 @@ batch_commit(chat_server *srv)
 		{
 			hub_members_now(srv, items[i].channel_id, items[i].members,
 							items[i].n_members);
-			for (size_t k = 0; k < items[i].n_members; k++)
-				free(items[i].members[k]);
-			free(items[i].members);
+			chat_strings_free(items[i].members, items[i].n_members);
 		}
 	for (size_t i = 0; i < n; i++)
 	{

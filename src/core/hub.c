@@ -649,6 +649,27 @@ hub_members_now(chat_server *srv, const char *channel_id,
 }
 
 /*
+ * hub_members_changed applies a membership change of channel_id that names
+ * no user: the table says who the members are now.  False when the store
+ * cannot say (none, or it failed): the caller re-reads every connected
+ * user's memberships instead.
+ */
+bool
+hub_members_changed(chat_server *srv, const char *channel_id)
+{
+	char	  **users = NULL;
+	size_t		n = 0;
+
+	if (srv->store.channel_members == NULL ||
+		srv->store.channel_members(srv->store.ctx, channel_id, &users, &n) !=
+		CHAT_OK)
+		return false;
+	hub_members_now(srv, channel_id, users, n);
+	chat_strings_free(users, n);
+	return true;
+}
+
+/*
  * hub_message_changed broadcasts a change of message seq made by anyone:
  * kind CHAT_EV_EDIT (message_updated), CHAT_EV_DELETE (message_deleted) or
  * CHAT_EV_REACTION (reaction, the message's reactions now).

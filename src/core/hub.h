@@ -96,6 +96,7 @@ extern void hub_member_left(chat_server *srv, const char *channel_id,
 							const char *user_id);
 extern void hub_members_now(chat_server *srv, const char *channel_id,
 							char *const *members, size_t n);
+extern bool hub_members_changed(chat_server *srv, const char *channel_id);
 extern void hub_message_changed(chat_server *srv, const char *channel_id,
 								int64_t seq, char kind);
 extern void hub_read_moved(chat_server *srv, const char *channel_id,

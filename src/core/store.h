@@ -134,6 +134,14 @@ typedef struct chat_store
 	chat_err	(*channel_online) (void *ctx, const char *channel_id,
 								   char ***users, size_t *n);
 
+	/*
+	 * Every member of channel_id (malloc'd strings), for a membership hint
+	 * that names no user.  May be NULL: such a hint then re-reads every
+	 * connected user's memberships.
+	 */
+	chat_err	(*channel_members) (void *ctx, const char *channel_id,
+									char ***users, size_t *n);
+
 	/* Ids of every channel user_id belongs to. */
 	chat_err	(*user_channel_ids) (void *ctx, const char *user_id,
 									 chat_uuid * *ids, size_t *n);

@@ -676,9 +676,7 @@ array_literal(const char **values, size_t n)
 static void
 free_members(chat_send_item *it)
 {
-	for (size_t k = 0; k < it->n_members; k++)
-		free(it->members[k]);
-	free(it->members);
+	chat_strings_free(it->members, it->n_members);
 	it->members = NULL;
 	it->n_members = 0;
 }
@@ -981,34 +979,55 @@ pq_send_batch(void *ctx, chat_send_item *items, size_t n)
 
 /* --- presence ------------------------------------------------------------- */
 
+/*
+ * channel_users runs sql (one parameter, the channel; one column, a user
+ * id); CHAT_E_INTERNAL when any string could not be copied: a member left
+ * out would read as removed.
+ */
 static chat_err
-pq_channel_online(void *ctx, const char *channel_id, char ***users,
-				  size_t *n)
+channel_users(gw_pq *pq, const char *sql, const char *channel_id,
+			  char ***users, size_t *n)
 {
-	gw_pq	   *pq = ctx;
 	const char *args[1] = {channel_id};
 	chat_err	err;
-	PGresult   *r = run(pq, "SELECT user_id FROM chat.channel_members "
-						"WHERE channel_id = $1::uuid AND chat._user_online(user_id) "
-						"ORDER BY user_id", 1, args, CALL_READ, &err, NULL, 0);
+	PGresult   *r = run(pq, sql, 1, args, CALL_READ, &err, NULL, 0);
 	char	  **out;
 	size_t		k = 0;
 
 	if (r == NULL)
 		return err;
 	out = calloc((size_t) PQntuples(r) + 1, sizeof(char *));
-	if (out == NULL)
+	for (int row = 0; out && row < PQntuples(r); row++)
+		if ((out[k] = strdup(val(r, row, 1))) != NULL)
+			k++;
+	if (out == NULL || k < (size_t) PQntuples(r))
 	{
+		chat_strings_free(out, k);
 		PQclear(r);
 		return CHAT_E_INTERNAL;
 	}
-	for (int row = 0; row < PQntuples(r); row++)
-		if ((out[k] = strdup(val(r, row, 1))) != NULL)
-			k++;
 	PQclear(r);
 	*users = out;
 	*n = k;
 	return CHAT_OK;
+}
+
+static chat_err
+pq_channel_online(void *ctx, const char *channel_id, char ***users,
+				  size_t *n)
+{
+	return channel_users(ctx, "SELECT user_id FROM chat.channel_members "
+						 "WHERE channel_id = $1::uuid AND chat._user_online(user_id) "
+						 "ORDER BY user_id", channel_id, users, n);
+}
+
+static chat_err
+pq_channel_members(void *ctx, const char *channel_id, char ***users,
+				   size_t *n)
+{
+	return channel_users(ctx, "SELECT user_id FROM chat.channel_members "
+						 "WHERE channel_id = $1::uuid ORDER BY user_id",
+						 channel_id, users, n);
 }
 
 static chat_err
@@ -1055,5 +1074,6 @@ gw_store_init(chat_store *store, gw_pq *pq)
 	store->react = pq_react;
 	store->search = pq_search;
 	store->channel_online = pq_channel_online;
+	store->channel_members = pq_channel_members;
 	store->user_channel_ids = pq_user_channel_ids;
 }

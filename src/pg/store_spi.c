@@ -1169,14 +1169,15 @@ typedef struct ids_call
 	char	  **users;
 	chat_uuid  *ids;
 	size_t		n;
+	bool		online_only;	/* channel_members_body: only those online */
 } ids_call;
 
 static void
-channel_online_body(void *arg)
+channel_members_body(void *arg)
 {
 	ids_call   *a = arg;
 	const char *args[1] = {a->key};
-	bool	   *online;
+	bool	   *online = NULL;
 
 	run("SELECT user_id FROM chat.channel_members "
 		"WHERE channel_id = $1::uuid ORDER BY user_id", 1, args);
@@ -1184,19 +1185,38 @@ channel_online_body(void *arg)
 	if (a->users == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("out of memory")));
-	online = online_rows(1);
+	if (a->online_only)
+		online = online_rows(1);
 	for (uint64 r = 0; r < SPI_processed; r++)
-		if (online[r])
+		if (online == NULL || online[r])
 			a->users[a->n++] = dup_text(col(r, 1));
+}
+
+static chat_err
+spi_channel_members(void *ctx, const char *channel_id, char ***users,
+					size_t *n)
+{
+	ids_call	a = {channel_id, NULL, NULL, 0, false};
+	chat_err	err = guarded("chat: membership", CALL_READ,
+							  channel_members_body, &a, NULL, 0);
+
+	if (err != CHAT_OK)
+	{
+		chat_strings_free(a.users, a.n);
+		return err;
+	}
+	*users = a.users;
+	*n = a.n;
+	return CHAT_OK;
 }
 
 static chat_err
 spi_channel_online(void *ctx, const char *channel_id, char ***users,
 				   size_t *n)
 {
-	ids_call	a = {channel_id, NULL, NULL, 0};
+	ids_call	a = {channel_id, NULL, NULL, 0, true};
 	chat_err	err = guarded("chat: presence", CALL_READ,
-							  channel_online_body, &a, NULL, 0);
+							  channel_members_body, &a, NULL, 0);
 
 	if (err != CHAT_OK)
 	{
@@ -1228,7 +1248,7 @@ static chat_err
 spi_user_channel_ids(void *ctx, const char *user_id, chat_uuid * *ids,
 					 size_t *n)
 {
-	ids_call	a = {user_id, NULL, NULL, 0};
+	ids_call	a = {user_id, NULL, NULL, 0, false};
 	chat_err	err = guarded("chat: presence", CALL_READ,
 							  user_channel_ids_body, &a, NULL, 0);
 
@@ -1258,5 +1278,6 @@ chat_store_spi_init(chat_store *store)
 	store->react = spi_react;
 	store->search = spi_search;
 	store->channel_online = spi_channel_online;
+	store->channel_members = spi_channel_members;
 	store->user_channel_ids = spi_user_channel_ids;
 }

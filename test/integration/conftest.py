@@ -737,9 +737,7 @@ class HAProxy:
 HAPROXY_CFG = """global
     maxconn 4096
 defaults
-    mode http
-    # one request per connection, as the gateway answers (Connection: close)
-    option httpclose
+    mode tcp
     timeout connect 2s
     timeout client 60s
     timeout server 60s
