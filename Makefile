@@ -13,9 +13,11 @@ WEB_FILES   = $(sort $(wildcard web/*)) clients/js/chat.js
 OBJS        = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o) build/web_assets.o
 DATA        = $(sort $(wildcard src/sql/chat--*.sql))
 
-PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter \
+PG_CPPFLAGS = -Isrc -I$(libpq_srcdir) -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered
 SHLIB_LINK  = -lwslay -ljansson -lssl -lcrypto
+# libpq: the Citus node relay (src/pg/node_relay.c) listens on the nodes
+SHLIB_LINK_INTERNAL = $(libpq)
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

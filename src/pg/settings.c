@@ -48,6 +48,8 @@ int			chat_rate_burst = 100;
 int			chat_event_ring_size = 8192;
 int			chat_max_online_users = 16384;
 bool		chat_notify_bus = false;
+bool		chat_node_relay = false;
+char	   *chat_node_conninfo = NULL;
 int			chat_user_rate_limit = 60;
 int			chat_user_rate_burst = 200;
 int			chat_notify_delay_ms = 60000;
@@ -192,6 +194,14 @@ chat_define_settings(void)
 							 "Relay committed changes as NOTIFY chat hints, for processes that share no memory with the workers.",
 							 NULL, &chat_notify_bus, false, PGC_POSTMASTER, 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("chat.node_relay",
+							 "On a Citus coordinator: hear what commits on the worker nodes (their NOTIFY chat bus) and pass it to this server's workers.",
+							 NULL, &chat_node_relay, false, PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+	define_string("chat.node_conninfo",
+				  "libpq connection options the node relay adds when it connects to a worker node (e.g. sslmode, password); host, port, database and user are the node's and this server's.",
+				  &chat_node_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY);
 
 	DefineCustomBoolVariable("chat.notifications",
 							 "Queue offline notifications (chat.notifications) when messages commit.",

@@ -40,6 +40,8 @@ extern int	chat_rate_burst;
 extern int	chat_event_ring_size;
 extern int	chat_max_online_users;
 extern bool chat_notify_bus;
+extern bool chat_node_relay;
+extern char *chat_node_conninfo;
 extern int	chat_user_rate_limit;
 extern int	chat_user_rate_burst;
 extern int	chat_notify_delay_ms;

@@ -515,4 +515,6 @@ chat_register_workers(void)
 	}
 	if (chat_notify_bus)
 		chat_bus_register();
+	if (chat_node_relay)
+		chat_node_relay_register();
 }

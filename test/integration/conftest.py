@@ -415,6 +415,12 @@ class Cluster:
             conf.update({"shared_preload_libraries": "'citus,chat'",
                          "listen_addresses": "'127.0.0.1'",
                          "max_prepared_transactions": "20"})
+        # what commits on a node reaches the coordinator's workers through
+        # the node's bus and the coordinator's node relay (docs/scaling.md)
+        if self.role == "node":
+            conf["chat.notify_bus"] = "on"
+        if self.role == "coordinator":
+            conf["chat.node_relay"] = "on"
         conf.update(self.settings)
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("\n# integration suite\n")

@@ -25,8 +25,8 @@ import uuid
 
 import pytest
 
-from conftest import (PGBIN, _as_postgres, assert_gap_free, close_all, new_user,
-                      read_sync, wait_until)
+from conftest import (PGBIN, _as_postgres, assert_gap_free, close_all, metrics,
+                      new_user, read_sync, wait_until)
 
 
 def node_port(cluster, channel):
@@ -96,14 +96,17 @@ async def test_chat_send_on_a_worker_node(cluster):
     which Citus treats as the coordinator's distributed ones: chat_send
     there takes the Citus path (before, Citus refused its statements), so a
     call Citus delegates to the channel's node works.  Its hint lands on
-    that node, not on the coordinator: the coordinator's clients get the
-    message with the channel's next change, in order (docs/scaling.md)."""
-    a, b = new_user("na"), new_user("nb")
+    that node; the node's bus relay and the coordinator's node relay bring it
+    to the coordinator's workers, whose clients get it live, in order, as
+    they get a membership change made on a node (docs/scaling.md)."""
+    a, b, c = new_user("na"), new_user("nb"), new_user("nc")
     g = cluster.group([a, b])
     cb = await cluster.client(b)
+    cc = await cluster.client(c)
     try:
         for node in cluster.nodes:
             assert node.sql1("SELECT chat._distributed()") is True, node.name
+        relay_listening(cluster)
         holder = next(n for n in cluster.nodes if n.port == node_port(cluster, g))
         other = next(n for n in cluster.nodes if n is not holder)
         sent = []
@@ -115,19 +118,59 @@ async def test_chat_send_on_a_worker_node(cluster):
                              (g, a, "on " + node.name, cid))[0]
             assert again == row, (again, row)           # idempotent there too
             sent.append(row)
+            # live: nothing else happens on the coordinator meanwhile
+            m = await cb.wait_message(g, lambda m, s=row[1]: m["seq"] == s)
+            assert m["content"] == "on " + node.name
         assert [s for _, s in sent] == [1, 2], sent
         assert cluster.sql("SELECT seq, content FROM chat.messages WHERE channel_id = %s "
                            "ORDER BY seq", (g,)) == [(1, "on " + holder.name),
                                                      (2, "on " + other.name)]
         assert cluster.sql1("SELECT last_seq FROM chat.channels WHERE id = %s", (g,)) == 2
-        # the coordinator's next send brings the two along, in order
-        _, seq = cluster.send_sql(g, a, "through the coordinator")
-        assert seq == 3
-        for s in (1, 2, 3):
-            await cb.wait_message(g, lambda m, s=s: m["seq"] == s)
-        assert cb.seqs(g) == [1, 2, 3], cb.seqs(g)
+        assert cb.seqs(g) == [1, 2], cb.seqs(g)
+        # a member added on a node joins, live
+        other.sql("SELECT chat_add_member(%s, %s)", (g, c))
+        j = await cc.wait_for(lambda f: f.get("type") == "joined", timeout=10)
+        assert j["channel"]["id"] == str(g)
+    finally:
+        await close_all(cb, cc)
+
+
+async def test_the_coordinator_believes_only_a_nodes_bus_relay(cluster):
+    """Any role may NOTIFY chat on a node: the coordinator's node relay
+    passes on only what the node's bus relay sent (a forged "x:" would make
+    every worker re-read every table)."""
+    a, b = new_user("fa"), new_user("fb")
+    g = cluster.group([a, b])
+    cb = await cluster.client(b)
+    try:
+        node = cluster.nodes[0]
+        relay_listening(cluster)
+        node.sql("SELECT chat_send(%s, %s, 'before')", (g, a))
+        await cb.wait_message(g, lambda m: m["seq"] == 1)
+        before = worker_resyncs(cluster)
+        for _ in range(20):
+            node.sql("SELECT pg_notify('chat', 'x:')")
+        node.sql("SELECT chat_send(%s, %s, 'after')", (g, a))
+        await cb.wait_message(g, lambda m: m["seq"] == 2)
+        assert worker_resyncs(cluster) == before
+        assert "chat node relay: listening on node" in cluster.log_text()
     finally:
         await close_all(cb)
+
+
+def relay_listening(cluster):
+    """Waits until the coordinator's node relay is connected to every node
+    (it LISTENs before it shows there, and resyncs right after)."""
+    for node in cluster.nodes:
+        wait_until(lambda node=node: node.sql1(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = 'chat node relay'") == 1,
+            30, what="the coordinator's node relay on %s" % node.name)
+
+
+def worker_resyncs(cluster):
+    return sum(v for (name, _), v in metrics(cluster.worker_port).items()
+               if name == "chat_resyncs_total")
 
 
 async def test_one_batch_over_both_nodes(cluster):
