@@ -158,6 +158,40 @@ async def test_the_coordinator_believes_only_a_nodes_bus_relay(cluster):
         await close_all(cb)
 
 
+@pytest.fixture(scope="module")
+def delegated(cluster_factory):
+    """A Citus cluster whose chat_send Citus delegates to the channel's node."""
+    c = cluster_factory("delegated")
+    c.sql("SELECT create_distributed_function("
+          "'chat_send(uuid,text,text,uuid,text,uuid,jsonb)', 'channel', "
+          "colocate_with := 'chat.channels')")
+    return c
+
+
+async def test_a_delegated_chat_send_is_heard_live(delegated):
+    """With the relays, a call Citus hands to the channel's node is heard by
+    the coordinator's workers like one it ran itself (bench/citus/run
+    measures delegation against plain routing)."""
+    c = delegated
+    a, b = new_user("da"), new_user("db")
+    g = c.group([a, b])
+    cb = await c.client(b)
+    try:
+        relay_listening(c)
+        args = (g, a, "delegated", str(uuid.uuid4()), "text", None, None)
+        sql = "SELECT seq FROM chat_send(%s, %s, %s, %s, %s, %s, %s)"
+        plan = "\n".join(r[0] for r in c.sql("EXPLAIN (VERBOSE) " + sql, args))
+        assert "chat_send(" in plan and "Task Count: 1" in plan, plan  # pushed down
+        seqs = [c.sql(sql, (g, a, "delegated %d" % i, str(uuid.uuid4()), "text", None, None))[0][0]
+                for i in range(5)]
+        assert seqs == [1, 2, 3, 4, 5], seqs
+        for s in seqs:
+            await cb.wait_message(g, lambda m, s=s: m["seq"] == s)
+        assert cb.seqs(g) == seqs
+    finally:
+        await close_all(cb)
+
+
 def relay_listening(cluster):
     """Waits until the coordinator's node relay is connected to every node
     (it LISTENs before it shows there, and resyncs right after)."""
