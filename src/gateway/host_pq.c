@@ -17,6 +17,18 @@
 
 #define LISTEN_BACKOFF_MS 1000
 
+/*
+ * hints_lost: hints may have been lost (a new lease, LISTEN again, a new
+ * relay): every table is re-read, and what the relay said it relayed of
+ * the membership changes no longer counts.
+ */
+static void
+hints_lost(gw_node *n)
+{
+	n->pq->members_heard = 0;
+	chat_server_resync(n->srv);
+}
+
 static void
 warn(gw_node *n, const char *what, PGresult *r)
 {
@@ -142,7 +154,7 @@ attach(gw_node *n)
 	if (n->users.used > 0)
 		rejoin(n);
 	n->events_pending = true;
-	chat_server_resync(n->srv);
+	hints_lost(n);
 	return true;
 }
 
@@ -205,7 +217,7 @@ listen_up(gw_node *n)
 	n->listen_gen++;
 	n->bus_pid_checked_us = 0;	/* look the relay up at the first payload */
 	/* whatever committed while we were not listening is in the tables */
-	chat_server_resync(n->srv);
+	hints_lost(n);
 	n->events_pending = true;
 	return true;
 }
@@ -251,7 +263,7 @@ from_bus(gw_node *n, int pid)
 	if (found != 0 && found != n->bus_pid)
 	{
 		if (n->bus_pid != 0)
-			chat_server_resync(n->srv);
+			hints_lost(n);
 		n->bus_pid = found;
 	}
 	return pid == n->bus_pid && pid != 0;
@@ -271,7 +283,7 @@ gw_node_notified(gw_node *n)
 				n->name, PQerrorMessage(n->listen.conn));
 		gw_pq_close(&n->listen);
 		/* hints may be lost until we listen again */
-		chat_server_resync(n->srv);
+		hints_lost(n);
 		return;
 	}
 	while ((note = PQnotifies(n->listen.conn)) != NULL)
@@ -293,6 +305,14 @@ gw_node_notified(gw_node *n)
 		 */
 		if (strcmp(note->extra, "g:") == 0)
 			n->events_pending = true;
+		else if (strncmp(note->extra, "h:", 2) == 0)
+		{
+			/* the relay's NOTIFYs of those changes came before, in order */
+			long long	h = strtoll(note->extra + 2, NULL, 10);
+
+			if (h > n->pq->members_heard)
+				n->pq->members_heard = h;
+		}
 		else if (chat_event_parse(note->extra, strlen(note->extra), &ev) &&
 				 ev.kind != CHAT_EV_TYPING && ev.kind != CHAT_EV_TYPING_STOP &&
 				 ev.kind != CHAT_EV_PRESENCE)

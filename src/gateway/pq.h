@@ -22,6 +22,14 @@ typedef struct gw_pq
 	bool		kept_owned[GW_PQ_KEPT];
 	int			n_kept;
 	char		schema[132];	/* the extension's schema, quoted */
+
+	/*
+	 * The membership changes the bus relay said it relayed ("h:<n>"), all of
+	 * them heard: a group commit passes it, and gets its channels' members
+	 * back only when the server took a change after it (store_pq.c).  0 after
+	 * hints may have been lost.
+	 */
+	int64_t		members_heard;
 } gw_pq;
 
 /*

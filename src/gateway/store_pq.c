@@ -750,6 +750,17 @@ batch_is_internal(const PGresult *res)
 		strncmp(st, "XX", 2) == 0;
 }
 
+/* heard_text: pq->members_heard as a parameter (malloc'd) */
+static char *
+heard_text(const gw_pq *pq)
+{
+	char	   *t = malloc(24);
+
+	if (t)
+		snprintf(t, 24, "%lld", (long long) pq->members_heard);
+	return t;
+}
+
 /* set_batch: one statement for the whole batch; NULL result = failure */
 static PGresult *
 set_batch(gw_pq *pq, chat_send_item *items, size_t n)
@@ -759,9 +770,9 @@ set_batch(gw_pq *pq, chat_send_item *items, size_t n)
 	"FROM (SELECT (b.message).*, b.duplicate AS dup, b.ord, "
 	"b.channel AS ch, b.members FROM chat._gateway_send_batch($1::uuid[], "
 	"$2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], "
-	"$7::jsonb[]) b) m";
+	"$7::jsonb[], $8::bigint) b) m";
 	const char **cols[7];
-	char	   *lits[7] = {0};
+	char	   *lits[8] = {0};
 	PGresult   *res = NULL;
 
 	for (int k = 0; k < 7; k++)
@@ -780,13 +791,14 @@ set_batch(gw_pq *pq, chat_send_item *items, size_t n)
 	for (int k = 0; k < 7; k++)
 		if ((lits[k] = array_literal(cols[k], n)) == NULL)
 			goto out;
-	res = gw_pq_exec(pq, sql, 7, (const char *const *) lits);
+	if ((lits[7] = heard_text(pq)) == NULL)
+		goto out;
+	res = gw_pq_exec(pq, sql, 8, (const char *const *) lits);
 out:
 	for (int k = 0; k < 7; k++)
-	{
 		free(cols[k]);
+	for (int k = 0; k < 8; k++)
 		free(lits[k]);
-	}
 	return res;
 }
 
@@ -823,7 +835,8 @@ isolated_members(gw_pq *pq, chat_send_item *items, size_t n)
 	const char **ids = malloc(n * sizeof(char *));
 	size_t		k = 0;
 	char	   *lit;
-	const char *args[1];
+	char		heard[24];
+	const char *args[2];
 	PGresult   *r;
 	bool		ok;
 
@@ -838,9 +851,11 @@ isolated_members(gw_pq *pq, chat_send_item *items, size_t n)
 		return true;
 	if (lit == NULL)
 		return false;
+	snprintf(heard, sizeof(heard), "%lld", (long long) pq->members_heard);
 	args[0] = lit;
+	args[1] = heard;
 	r = gw_pq_exec(pq, "SELECT channel::text, members::text "
-				   "FROM chat._gateway_members($1::uuid[])", 1, args);
+				   "FROM chat._gateway_members($1::uuid[], $2::bigint)", 2, args);
 	free(lit);
 	ok = r && gw_pq_ok(r);
 	for (int row = 0; ok && row < PQntuples(r); row++)

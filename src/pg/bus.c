@@ -55,6 +55,7 @@ typedef struct bus_batch
 	int			n;
 	bool		overflow;
 	bool		ephemeral;		/* typing, presence or a receipt seen: "g:" */
+	int64		members_seq;	/* newest membership change read: "h:" */
 } bus_batch;
 
 static void
@@ -64,6 +65,9 @@ batch_add(bus_batch *b, const chat_event *ev)
 	bool		found;
 	char	   *entry;
 
+	if ((ev->kind == CHAT_EV_JOIN || ev->kind == CHAT_EV_LEAVE ||
+		 ev->kind == CHAT_EV_RESYNC) && ev->seq > b->members_seq)
+		b->members_seq = ev->seq;
 	if (ev->kind == CHAT_EV_TYPING || ev->kind == CHAT_EV_TYPING_STOP ||
 		ev->kind == CHAT_EV_PRESENCE)
 	{
@@ -110,7 +114,7 @@ relay_once(bool lost)
 	b.overflow = lost;
 	if (!chat_events_read(on_event, &b))
 		b.overflow = true;
-	if (b.n > 0 || b.overflow || b.ephemeral)
+	if (b.n > 0 || b.overflow || b.ephemeral || b.members_seq > 0)
 	{
 		StartTransactionCommand();
 		if (b.overflow)
@@ -120,6 +124,14 @@ relay_once(bool lost)
 				Async_Notify("chat", b.payloads[i]);
 		if (b.ephemeral)
 			Async_Notify("chat", "g:");
+
+		/*
+		 * Last: every membership change up to this one was sent above (or is
+		 * covered by the "x:"), so a gateway that hears this has heard them
+		 * (chat._gateway_members_seq).
+		 */
+		if (b.members_seq > 0)
+			Async_Notify("chat", psprintf("h:" INT64_FORMAT, b.members_seq));
 		CommitTransactionCommand();
 	}
 	hash_destroy(b.seen);

@@ -72,6 +72,13 @@ typedef struct event_ring
 	LWLock	   *lock;
 	pg_atomic_uint64 head;		/* records ever appended */
 	uint64		capacity;
+
+	/*
+	 * Membership changes ever appended (under lock): each join or leave
+	 * record carries its number in ev.seq, which they do not use otherwise,
+	 * so that the bus relay can say how far it has relayed them ("h:").
+	 */
+	uint64		members_seq;
 	reader_slot readers[CHAT_MAX_WORKERS + 1];
 	ring_record records[FLEXIBLE_ARRAY_MEMBER];
 } event_ring;
@@ -103,6 +110,7 @@ chat_events_shmem_init(void)
 		ring->lock = &(GetNamedLWLockTranche("chat events"))->lock;
 		pg_atomic_init_u64(&ring->head, 0);
 		ring->capacity = chat_event_ring_size;
+		ring->members_seq = 0;
 		memset(ring->readers, 0, sizeof(ring->readers));
 	}
 }
@@ -130,6 +138,8 @@ ring_append(Oid db, const chat_event *evs, int n)
 		r->db = db;
 		memset(&r->ev, 0, sizeof(r->ev));
 		r->ev.kind = CHAT_EV_RESYNC;
+		/* membership changes may be among the lost */
+		r->ev.seq = (int64) ++ring->members_seq;
 		head++;
 	}
 	else
@@ -139,6 +149,8 @@ ring_append(Oid db, const chat_event *evs, int n)
 
 			r->db = db;
 			r->ev = evs[i];
+			if (r->ev.kind == CHAT_EV_JOIN || r->ev.kind == CHAT_EV_LEAVE)
+				r->ev.seq = (int64) ++ring->members_seq;
 			head++;
 		}
 	pg_atomic_write_u64(&ring->head, head);
@@ -224,6 +236,19 @@ void
 chat_events_publish_db(Oid db, const chat_event *evs, int n)
 {
 	ring_append(db, evs, n);
+}
+
+uint64
+chat_events_members_seq(void)
+{
+	uint64		v;
+
+	if (ring == NULL)
+		return 0;
+	LWLockAcquire(ring->lock, LW_SHARED);
+	v = ring->members_seq;
+	LWLockRelease(ring->lock);
+	return v;
 }
 
 uint64

@@ -58,6 +58,13 @@ extern void chat_events_publish_db(Oid db, const chat_event *evs, int n);
  * *cursor on and advances it.  false: records were lost.
  */
 extern uint64 chat_events_head(void);
+
+/*
+ * How many membership changes (joins, leaves, and RESYNC records, which may
+ * stand for lost ones) the ring ever took; a join or leave record carries
+ * its number in ev.seq.
+ */
+extern uint64 chat_events_members_seq(void);
 extern bool chat_events_read_at(uint64 *cursor, Oid db, chat_events_fn fn,
 								void *arg);
 

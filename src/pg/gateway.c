@@ -203,6 +203,20 @@ PG_FUNCTION_INFO_V1(chat_gateway_presence);
 PG_FUNCTION_INFO_V1(chat_gateway_rejoin);
 PG_FUNCTION_INFO_V1(chat_gateway_publish);
 PG_FUNCTION_INFO_V1(chat_gateway_events);
+PG_FUNCTION_INFO_V1(chat_gateway_members_seq);
+
+/*
+ * chat._gateway_members_seq() returns bigint: how many membership changes
+ * this server's event ring ever took.  A gateway compares it with the
+ * number the bus relay last told it of ("h:<n>"): when it is ahead, the
+ * gateway has not yet heard of a change that committed before its batch,
+ * and the batch returns its group channels' members (docs/scaling.md).
+ */
+Datum
+chat_gateway_members_seq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) chat_events_members_seq());
+}
 
 /*
  * chat._gateway_attach(node text, lease_ms integer) returns bigint: a new

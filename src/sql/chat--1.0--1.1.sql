@@ -688,15 +688,17 @@ $$;
  * statements (chat._send_batch, chat._send) for a gateway, which runs
  * them over libpq in one transaction per batch.
  *
- * _gateway_send_batch also returns, after the messages (rows with ord 0),
- * the members of each group channel of the batch as the table lists them
- * once the sends held their channel locks: a gateway hears of a membership
- * change only through the bus relay, which may be later than its own
- * commit, and a member removed before the send must not receive it.
+ * A gateway hears of a membership change only through the bus relay,
+ * which may be later than its own commit, and a member removed before a
+ * send must not receive it.  So when the server took a membership change
+ * that the gateway has not heard of (chat._gateway_members_seq() above
+ * heard, the number the relay's last "h:" said), _gateway_send_batch also
+ * returns, after the messages (rows with ord 0), the members of each group
+ * channel of the batch, read once the sends held their channel locks.
  */
 CREATE FUNCTION chat._gateway_send_batch(channels uuid[], senders text[], contents text[],
 										 client_ids uuid[], kinds text[], reply_tos uuid[],
-										 attachments jsonb[])
+										 attachments jsonb[], heard bigint)
 RETURNS TABLE (ord bigint, duplicate boolean, message chat.messages, channel uuid,
 			   members json)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -709,23 +711,31 @@ BEGIN
 	-- every change that committed before them
 	RETURN QUERY
 	SELECT 0::bigint, NULL::boolean, NULL::chat.messages, g.channel, g.members
-	FROM chat._gateway_members(channels) AS g;
+	FROM chat._gateway_members(channels, heard) AS g;
 END
 $$;
 
 /*
  * chat._gateway_members lists the members of the group channels among
- * channels (direct channels never change members), as JSON arrays.
+ * channels (direct channels never change members), as JSON arrays; none
+ * when the server took no membership change after the heard-th.
  */
-CREATE FUNCTION chat._gateway_members(channels uuid[])
+CREATE FUNCTION chat._gateway_members_seq() RETURNS bigint
+LANGUAGE C STRICT VOLATILE AS 'MODULE_PATHNAME', 'chat_gateway_members_seq';
+CREATE FUNCTION chat._gateway_members(channels uuid[], heard bigint)
 RETURNS TABLE (channel uuid, members json)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT c.id,
-		   coalesce(json_agg(m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '[]'::json)
-	FROM chat.channels AS c
-	LEFT JOIN chat.channel_members AS m ON m.channel_id = c.id
-	WHERE c.id = ANY (channels) AND c.type = 'group'
-	GROUP BY c.id
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF chat._gateway_members_seq() > heard THEN
+		RETURN QUERY
+		SELECT c.id,
+			   coalesce(json_agg(m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '[]'::json)
+		FROM chat.channels AS c
+		LEFT JOIN chat.channel_members AS m ON m.channel_id = c.id
+		WHERE c.id = ANY (channels) AND c.type = 'group'
+		GROUP BY c.id;
+	END IF;
+END
 $$;
 
 CREATE FUNCTION chat._gateway_send(channel uuid, sender text, content text, client_id uuid,
@@ -762,8 +772,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 REVOKE EXECUTE ON FUNCTION
-	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
-	chat._gateway_members(uuid[]),
+	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[], bigint),
+	chat._gateway_members(uuid[], bigint),
+	chat._gateway_members_seq(),
 	chat._gateway_send(uuid, text, text, uuid, text, uuid, jsonb),
 	chat._gateway_attach(text, integer),
 	chat._gateway_renew(bigint, integer),
@@ -777,8 +788,9 @@ FROM PUBLIC;
 GRANT chat_app TO chat_gateway;
 GRANT USAGE ON SCHEMA chat TO chat_gateway;
 GRANT EXECUTE ON FUNCTION
-	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[]),
-	chat._gateway_members(uuid[]),
+	chat._gateway_send_batch(uuid[], text[], text[], uuid[], text[], uuid[], jsonb[], bigint),
+	chat._gateway_members(uuid[], bigint),
+	chat._gateway_members_seq(),
 	chat._gateway_send(uuid, text, text, uuid, text, uuid, jsonb),
 	chat._gateway_attach(text, integer),
 	chat._gateway_renew(bigint, integer),
