@@ -142,22 +142,8 @@ void
 chat_bus_main(Datum arg)
 {
 	MemoryContext cxt;
-	Oid			db;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	/* the workers find chat.database first (worker.c, connect_database) */
-	while (!OidIsValid(db = chat_shared_database()))
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
-						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
-	pgstat_report_activity(STATE_IDLE, "relaying chat events to NOTIFY");
+	chat_helper_start("relaying chat events to NOTIFY");
 	chat_events_attach(CHAT_EVENTS_RELAY_SLOT);
 	cxt = AllocSetContextCreate(TopMemoryContext, "chat bus",
 								ALLOCSET_DEFAULT_SIZES);
@@ -182,22 +168,4 @@ chat_bus_main(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(cxt);
 	}
-}
-
-void
-chat_bus_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	/* an ERROR (a full NOTIFY queue) ends it; it restarts with "x:" */
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "chat");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "chat_bus_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "chat bus relay");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "chat bus relay");
-	RegisterBackgroundWorker(&worker);
 }

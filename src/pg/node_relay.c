@@ -337,23 +337,10 @@ node_drain(relay_node *n)
 void
 chat_node_relay_main(Datum arg)
 {
-	Oid			db;
 	TimestampTz next_refresh = 0;
 	MemoryContext cxt;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	while (!OidIsValid(db = chat_shared_database()))
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
-						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
-	pgstat_report_activity(STATE_IDLE, "relaying the Citus nodes' chat events");
+	chat_helper_start("relaying the Citus nodes' chat events");
 	cxt = AllocSetContextCreate(TopMemoryContext, "chat node relay",
 								ALLOCSET_DEFAULT_SIZES);
 	for (;;)
@@ -402,22 +389,4 @@ chat_node_relay_main(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(cxt);
 	}
-}
-
-void
-chat_node_relay_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	/* an ERROR ends it; it restarts, reconnects and resyncs */
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "chat");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "chat_node_relay_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "chat node relay");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "chat node relay");
-	RegisterBackgroundWorker(&worker);
 }

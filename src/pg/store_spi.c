@@ -1192,13 +1192,13 @@ channel_members_body(void *arg)
 			a->users[a->n++] = dup_text(col(r, 1));
 }
 
+/* members_of: channel_id's members (only those online when online_only) */
 static chat_err
-spi_channel_members(void *ctx, const char *channel_id, char ***users,
-					size_t *n)
+members_of(const char *channel_id, bool online_only, char ***users, size_t *n)
 {
-	ids_call	a = {channel_id, NULL, NULL, 0, false};
-	chat_err	err = guarded("chat: membership", CALL_READ,
-							  channel_members_body, &a, NULL, 0);
+	ids_call	a = {channel_id, NULL, NULL, 0, online_only};
+	chat_err	err = guarded(online_only ? "chat: presence" : "chat: membership",
+							  CALL_READ, channel_members_body, &a, NULL, 0);
 
 	if (err != CHAT_OK)
 	{
@@ -1211,21 +1211,17 @@ spi_channel_members(void *ctx, const char *channel_id, char ***users,
 }
 
 static chat_err
+spi_channel_members(void *ctx, const char *channel_id, char ***users,
+					size_t *n)
+{
+	return members_of(channel_id, false, users, n);
+}
+
+static chat_err
 spi_channel_online(void *ctx, const char *channel_id, char ***users,
 				   size_t *n)
 {
-	ids_call	a = {channel_id, NULL, NULL, 0, true};
-	chat_err	err = guarded("chat: presence", CALL_READ,
-							  channel_members_body, &a, NULL, 0);
-
-	if (err != CHAT_OK)
-	{
-		chat_strings_free(a.users, a.n);
-		return err;
-	}
-	*users = a.users;
-	*n = a.n;
-	return CHAT_OK;
+	return members_of(channel_id, true, users, n);
 }
 
 static void

@@ -494,27 +494,71 @@ chat_worker_main(Datum arg)
 	proc_exit(1);
 }
 
+/*
+ * chat_helper_start starts a helper process (the bus relay, the node
+ * relay): its signal handlers, then a connection to chat.database once a
+ * worker has found it (worker.c, connect_database).
+ */
 void
-chat_register_workers(void)
+chat_helper_start(const char *activity)
+{
+	Oid			db;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	while (!OidIsValid(db = chat_shared_database()))
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT |
+						 WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
+	pgstat_report_activity(STATE_IDLE, activity);
+}
+
+/*
+ * chat_register_bgworker registers one of chat's background workers: each
+ * reads shared memory, connects to chat.database, and restarts restart_s
+ * seconds after it ended.
+ */
+void
+chat_register_bgworker(const char *function, const char *name,
+					   const char *type, int restart_s, Datum arg)
 {
 	BackgroundWorker worker;
 
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = restart_s;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "chat");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+	worker.bgw_main_arg = arg;
+	RegisterBackgroundWorker(&worker);
+}
+
+void
+chat_register_workers(void)
+{
 	for (int i = 0; i < chat_workers; i++)
 	{
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-			BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = 1;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "chat");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "chat_worker_main");
-		snprintf(worker.bgw_name, BGW_MAXLEN, "chat worker %d", i);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "chat worker");
-		worker.bgw_main_arg = Int32GetDatum(i);
-		RegisterBackgroundWorker(&worker);
+		char		name[BGW_MAXLEN];
+
+		snprintf(name, sizeof(name), "chat worker %d", i);
+		chat_register_bgworker("chat_worker_main", name, "chat worker", 1,
+							   Int32GetDatum(i));
 	}
+	/* an ERROR (a full NOTIFY queue) ends it; it restarts with "x:" */
 	if (chat_notify_bus)
-		chat_bus_register();
+		chat_register_bgworker("chat_bus_main", "chat bus relay",
+							   "chat bus relay", 1, (Datum) 0);
+	/* an ERROR ends it; it restarts, reconnects and resyncs */
 	if (chat_node_relay)
-		chat_node_relay_register();
+		chat_register_bgworker("chat_node_relay_main", "chat node relay",
+							   "chat node relay", 5, (Datum) 0);
 }
