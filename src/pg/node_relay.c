@@ -74,7 +74,6 @@ static relay_node nodes[RELAY_MAX_NODES];
 static int	n_nodes;
 static char *db_name;
 static char *user_name;
-static uint64 forged;			/* payloads from another pid, dropped */
 
 static chat_event batch[RELAY_BATCH];
 static int	n_batch;
@@ -319,7 +318,7 @@ node_drain(relay_node *n)
 			return;
 		}
 		if (note->be_pid != n->bus_pid || n->bus_pid == 0)
-			forged++;
+			;					/* not the node's bus relay: dropped */
 		else if (strcmp(note->extra, "x:") == 0)
 			resync_pending = true;
 		else if (chat_event_parse(note->extra, strlen(note->extra), &ev) &&
