@@ -15,7 +15,7 @@ CREATE VIEW queue AS
 SELECT q.user_id, i.name AS channel, q.count, q.first_seq, q.last_seq, q.mention, q.claims,
 	   q.due_at <= clock_timestamp() AS due, m.content AS latest
 FROM chat.notifications q JOIN regress_ids i ON i.id = q.channel_id
-JOIN chat.messages m ON m.id = q.message_id
+JOIN chat.messages m ON m.channel_id = q.channel_id AND m.id = q.message_id
 WHERE i.name IN ('nt', 'ntd');
 
 -- The @mention syntax.
@@ -114,15 +114,16 @@ SELECT s.user_id = c.user_id AS same_entry, c.claims
 FROM short_claim s JOIN chat_notifications_claim(10, '1 hour') c USING (id);
 
 -- Claim never returns an entry whose user has read up to its newest
--- message, even if the cancelling trigger was bypassed.
+-- message, even if the cancel was bypassed (a marker moved by a plain
+-- UPDATE with triggers off; on Citus chat_mark_read cancels, not a trigger).
 SELECT chat_notifications_done(ARRAY(SELECT id FROM chat.notifications));
-SELECT seq FROM chat_send(ch('nt'), 'alice', 'read it already');
+SELECT seq AS read_seq FROM chat_send(ch('nt'), 'alice', 'read it already') \gset
 BEGIN;
-ALTER TABLE chat.channel_members DISABLE TRIGGER channel_members_cancel_notifications;
-UPDATE chat.channel_members SET last_read_seq = (SELECT last_seq FROM chat.channels WHERE id = ch('nt'))
+SET LOCAL session_replication_role = replica;
+UPDATE chat.channel_members SET last_read_seq = :read_seq
 WHERE channel_id = ch('nt') AND user_id = 'bob';
-SELECT count(*) AS entries, (SELECT count(*) FROM chat_notifications_claim(10, '1 hour') WHERE user_id = 'bob') AS bob_claimed
-FROM queue WHERE user_id = 'bob';
+SELECT count(*) AS entries FROM queue WHERE user_id = 'bob';
+SELECT count(*) AS bob_claimed FROM chat_notifications_claim(10, '1 hour') WHERE user_id = 'bob';
 ROLLBACK;
 
 -- Leaving the channel drops the member's entries.
@@ -199,7 +200,7 @@ WHERE channel_id = ch('nt') AND last_seq = :on_seq;
 -- cannot write it.
 SET ROLE chat_app;
 SELECT count(*) >= 0 AS can_claim FROM chat_notifications_claim(1, '1 second');
-SELECT count(*) >= 0 AS can_read FROM chat.notifications;
+SELECT has_table_privilege('chat.notifications', 'SELECT') AS can_read;
 SELECT err($$DELETE FROM chat.notifications$$);
 SELECT err($$INSERT INTO chat.notify_settings VALUES ('x', true)$$);
 SELECT err($$SELECT chat._user_online('bob')$$);

@@ -62,6 +62,7 @@ enum
 	ST_KEY_IN_CHANNEL,			/* ST_MESSAGE_BY_KEY these */
 	ST_MARK_READ_LOCK,			/* and ST_MARK_READ these two */
 	ST_MARK_READ_SET,
+	ST_QUEUE_SENT,				/* on Citus, what the queue's triggers do */
 	N_STATEMENTS
 };
 
@@ -174,6 +175,16 @@ static const Statement statements[N_STATEMENTS] = {
 		"WHERE x.channel_id = $1 AND x.user_id = $2",
 		3, {UUIDOID, TEXTOID, INT8OID}
 	},
+
+	/*
+	 * No trigger queues notifications on Citus (they would run on the nodes):
+	 * the sender's covered entries go, the message is queued for the members
+	 * behind it (chat--1.0--1.1.sql).
+	 */
+	[ST_QUEUE_SENT] = {
+		"SELECT chat._queue_sent($1, $2, $3, $4, $5, $6)",
+		6, {UUIDOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, BOOLOID}
+	},
 	[ST_KEY_IN_CHANNEL] = {
 		"SELECT m.* FROM chat.messages AS m "
 		"WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
@@ -275,6 +286,22 @@ row_result(FunctionCallInfo fcinfo, bool *isnull)
 										   desc));
 }
 
+/* column_of returns the named column of the first row of tab, not null */
+static Datum
+column_of(SPITupleTable * tab, const char *name)
+{
+	int			att = SPI_fnumber(tab->tupdesc, name);
+	bool		isnull;
+	Datum		value;
+
+	if (att <= 0)
+		elog(ERROR, "chat_send: no column \"%s\" in the stored row", name);
+	value = SPI_getbinval(tab->vals[0], tab->tupdesc, att, &isnull);
+	if (isnull)
+		elog(ERROR, "chat_send: the stored row's \"%s\" is null", name);
+	return value;
+}
+
 static char *
 uuid_text(Datum u)
 {
@@ -366,6 +393,7 @@ chat_send(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		distributed;
 	bool		is_member;
+	Datum		message_id = (Datum) 0;
 
 	check_arguments(fcinfo);
 	sender = PG_GETARG_DATUM(1);
@@ -493,6 +521,8 @@ chat_send(PG_FUNCTION_ARGS)
 	}
 	/* keep the inserted row across the next statement */
 	result = row_result(fcinfo, &isnull);
+	if (distributed)
+		message_id = SPI_datumTransfer(column_of(SPI_tuptable, "id"), false, UUID_LEN);
 
 	args[0] = channel;
 	args[1] = sender;
@@ -501,9 +531,19 @@ chat_send(PG_FUNCTION_ARGS)
 		run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
 	else
 	{
+		bool		marked;
+
 		run(ST_MARK_READ_LOCK, args, nulls, SPI_OK_SELECT);
-		if (SPI_processed > 0)
+		marked = SPI_processed > 0;
+		if (marked)
 			run(ST_MARK_READ_SET, args, nulls, SPI_OK_UPDATE);
+		args[0] = channel;
+		args[1] = sender;
+		args[2] = next_seq;
+		args[3] = message_id;
+		args[4] = PG_GETARG_DATUM(2);
+		args[5] = BoolGetDatum(marked);
+		run(ST_QUEUE_SENT, args, nulls, SPI_OK_SELECT);
 	}
 
 	/*

@@ -92,6 +92,9 @@ BEGIN
 	RETURNING m.last_read_seq INTO stored;
 	IF stored IS NULL THEN
 		stored := (chat._require_member(channel, user_id)).last_read_seq;
+	ELSIF chat._distributed() THEN
+		-- what the trigger chat._cancel_notifications does on one server
+		PERFORM chat._cancel_read(channel, user_id, stored);
 	END IF;
 	-- A read receipt: every call tells the members where the marker stands,
 	-- also when it did not move.  The implicit read of a sender's own
@@ -276,6 +279,11 @@ RETURNS TABLE (id bigint, user_id text, channel_id uuid, channel_type text,
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	t timestamptz := clock_timestamp();
+	cand record;
+	r record;
+	locked bigint[];
+	channels uuid[] := '{}';
+	claimed bigint[] := '{}';
 BEGIN
 	IF max IS NULL THEN
 		RAISE EXCEPTION 'max must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -286,6 +294,52 @@ BEGIN
 	ELSIF visibility <= interval '0' OR visibility > interval '1 day' THEN
 		RAISE EXCEPTION 'visibility must be more than 0 and at most 1 day'
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF chat._distributed() THEN
+		-- Citus takes no row locks in a statement over many shards (FOR
+		-- UPDATE ... SKIP LOCKED above), nor in a subquery of an UPDATE
+		-- routed to one.  So: the candidates without locks; then per
+		-- channel, on its node, the rows still visible locked unless a
+		-- concurrent claimer holds them (SKIP LOCKED, as above), and those
+		-- claimed.
+		FOR cand IN EXECUTE format(
+			'SELECT p.channel_id, array_agg(p.id) AS ids FROM ('
+			'	SELECT q.channel_id, q.id FROM chat.notifications AS q '
+			'	WHERE q.visible_at <= %L '
+			'	  AND EXISTS (SELECT FROM chat.channel_members AS cm '
+			'				  WHERE cm.channel_id = q.channel_id AND cm.user_id = q.user_id '
+			'					AND cm.last_read_seq < q.last_seq) '
+			'	ORDER BY q.visible_at, q.id LIMIT %s) AS p '
+			'GROUP BY p.channel_id ORDER BY p.channel_id', t, max) LOOP
+			locked := '{}';
+			FOR r IN EXECUTE format(
+				'SELECT q.id FROM chat.notifications AS q '
+				'WHERE q.channel_id = %L AND q.id = ANY (%L::bigint[]) AND q.visible_at <= %L '
+				'FOR UPDATE SKIP LOCKED', cand.channel_id, cand.ids, t) LOOP
+				locked := locked || r.id;
+			END LOOP;
+			IF cardinality(locked) > 0 THEN
+				EXECUTE format(
+					'UPDATE chat.notifications AS q SET visible_at = %L, claims = q.claims + 1 '
+					'WHERE q.channel_id = %L AND q.id = ANY (%L::bigint[])',
+					t + visibility, cand.channel_id, locked);
+				claimed := claimed || locked;
+				channels := channels || cand.channel_id;
+			END IF;
+		END LOOP;
+		IF cardinality(claimed) = 0 THEN
+			RETURN;
+		END IF;
+		RETURN QUERY EXECUTE format(
+			'SELECT c.id, c.user_id, c.channel_id, ch.type, ch.name, c.count, c.first_seq, '
+			'	   c.last_seq, c.message_id, m.sender_id, left(nullif(m.content, %L), 200), '
+			'	   c.mention, c.due_at, c.claims '
+			'FROM chat.notifications AS c '
+			'JOIN chat.channels AS ch ON ch.id = c.channel_id '
+			'LEFT JOIN chat.messages AS m ON m.channel_id = c.channel_id AND m.id = c.message_id '
+			'WHERE c.channel_id = ANY (%L::uuid[]) AND c.id = ANY (%L::bigint[]) '
+			'ORDER BY c.due_at, c.id', '', channels, claimed);
+		RETURN;
 	END IF;
 	RETURN QUERY
 	WITH picked AS (
@@ -1064,6 +1118,7 @@ BEGIN
 			EXECUTE format('UPDATE chat.channel_members AS x SET last_read_seq = %s '
 						   'WHERE x.channel_id = %L AND x.user_id = %L', next_seq, channel, sender);
 		END IF;
+		PERFORM chat._queue_sent(channel, sender, next_seq, message.id, message.content, locked > 0);
 		PERFORM chat._hint_change('m', channel, next_seq, NULL);
 	ELSE
 		UPDATE chat.channel_members AS x SET last_read_seq = next_seq
@@ -1487,7 +1542,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	-- The rows are written on the nodes: the hints are recorded on the
 	-- coordinator instead (chat._hint_change), a deleted channel takes its
-	-- rows by foreign keys, and the notification queue is not filled.
+	-- rows by foreign keys, and the notification queue is filled by the
+	-- functions that write (chat._queue_sent, chat._cancel_read).
 	DROP TRIGGER messages_hint_insert ON chat.messages;
 	DROP TRIGGER messages_hint_update ON chat.messages;
 	DROP TRIGGER channel_members_hint_insert_delete ON chat.channel_members;
@@ -1571,4 +1627,92 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION chat._distributed(), chat._hint_change("char", uuid, bigint, text),
 	chat._direct_channel_citus(text, text), chat._citus_prepare(), chat_distribute(integer) FROM PUBLIC;
+
+/*
+ * The notification queue on Citus.  The two triggers of a single server
+ * (chat._queue_notifications, chat._cancel_notifications) would run on the
+ * shards, on the worker nodes, where no chat worker knows who is online;
+ * chat_distribute() drops them.  The functions that write a message or
+ * move a read marker call these instead, on the coordinator, and queue
+ * what the triggers queue (sql/16_notifications.sql runs on Citus too):
+ *
+ * chat._queue_sent(channel, sender, seq, message_id, content, marked)
+ * follows one new message: when the send moved the sender's marker
+ * (marked), it deletes the sender's entries of the channel that the marker
+ * covers; then it queues the message for every other member who is behind
+ * it and wants it (the rules of queue_sql in src/pg/notify_queue.c), due
+ * after chat.notify_delay for a member online here, at once otherwise.
+ * Three statements that each name the channel, so that Citus routes each
+ * to the channel's node; the values go in as literals (see chat._send).
+ */
+CREATE FUNCTION chat._queue_sent(channel uuid, sender text, seq bigint, message_id uuid,
+								 content text, marked boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	behind text[];
+	online text[];
+	mentions text[];
+	t timestamptz;
+BEGIN
+	IF marked THEN
+		PERFORM chat._cancel_read(channel, sender, seq);
+	END IF;
+	IF NOT current_setting('chat.notifications')::boolean THEN
+		RETURN;
+	END IF;
+	-- Who is behind, read first: whether they are online is known here,
+	-- on the coordinator, and not on the node that runs the upsert.
+	EXECUTE format('SELECT array_agg(cm.user_id) FROM chat.channel_members AS cm '
+				   'WHERE cm.channel_id = %L AND cm.user_id <> %L AND cm.last_read_seq < %s',
+				   channel, sender, seq) INTO behind;
+	IF behind IS NULL THEN
+		RETURN;
+	END IF;
+	SELECT coalesce(array_agg(u), '{}') INTO online FROM unnest(behind) AS u WHERE chat._user_online(u);
+	mentions := CASE WHEN strpos(content, '@') > 0 THEN chat._mentions(content) ELSE '{}' END;
+	t := clock_timestamp();
+	EXECUTE format(
+		'INSERT INTO chat.notifications AS q '
+		'	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) '
+		'SELECT cm.user_id, cm.channel_id, 1, %3$s, %3$s, %4$L::uuid, cm.user_id = ANY (%5$L::text[]), '
+		'	   d.due, d.due '
+		'FROM chat.channel_members AS cm '
+		'JOIN chat.channels AS c ON c.id = cm.channel_id '
+		'LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id '
+		'CROSS JOIN LATERAL (SELECT CASE WHEN cm.user_id = ANY (%6$L::text[]) '
+		'	THEN %8$L::timestamptz ELSE %7$L::timestamptz END AS due) AS d '
+		'WHERE cm.channel_id = %1$L AND c.id = %1$L AND cm.user_id <> %2$L '
+		'  AND cm.last_read_seq < %3$s '
+		'  AND (cm.user_id = ANY (%5$L::text[]) '
+		'	   OR ((cm.muted_until IS NULL OR cm.muted_until <= %7$L::timestamptz) '
+		'		   AND (c.type = ''direct'' OR NOT coalesce(s.direct_only, false)))) '
+		'ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE '
+		'SET count = q.count + excluded.count, '
+		'	message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id '
+		'					  ELSE q.message_id END, '
+		'	last_seq = greatest(q.last_seq, excluded.last_seq), '
+		'	first_seq = least(q.first_seq, excluded.first_seq), '
+		'	mention = q.mention OR excluded.mention, '
+		'	due_at = least(q.due_at, excluded.due_at), '
+		'	visible_at = least(q.visible_at, excluded.visible_at)',
+		channel, sender, seq, message_id, mentions, online, t,
+		t + current_setting('chat.notify_delay')::interval);
+END
+$$;
+
+/*
+ * chat._cancel_read(channel, user_id, marker) is chat._cancel_notifications
+ * on Citus: the member read up to marker, so the entries it covers go.
+ */
+CREATE FUNCTION chat._cancel_read(channel uuid, user_id text, marker bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('DELETE FROM chat.notifications AS q '
+				   'WHERE q.channel_id = %L AND q.user_id = %L AND q.last_seq <= %s',
+				   channel, user_id, marker);
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION chat._queue_sent(uuid, text, bigint, uuid, text, boolean),
+	chat._cancel_read(uuid, text, bigint) FROM PUBLIC;
 REVOKE ALL ON chat.direct_pairs FROM PUBLIC;
