@@ -1642,50 +1642,63 @@ REVOKE EXECUTE ON FUNCTION chat._distributed(), chat._hint_change("char", uuid, 
  * covers; then it queues the message for every other member who is behind
  * it and wants it (the rules of queue_sql in src/pg/notify_queue.c), due
  * after chat.notify_delay for a member online here, at once otherwise.
- * Three statements that each name the channel, so that Citus routes each
- * to the channel's node; the values go in as literals (see chat._send).
+ * Up to three statements that each name the channel, so that Citus routes
+ * each to the channel's node; the values go in as literals (see chat._send).
  */
 CREATE FUNCTION chat._queue_sent(channel uuid, sender text, seq bigint, message_id uuid,
 								 content text, marked boolean) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-	behind text[];
-	online text[];
 	mentions text[];
+	wanting text[];
+	covered boolean;
 	t timestamptz;
+	later timestamptz;
+	rows text;
 BEGIN
-	IF marked THEN
-		PERFORM chat._cancel_read(channel, sender, seq);
-	END IF;
 	IF NOT current_setting('chat.notifications')::boolean THEN
+		IF marked THEN
+			PERFORM chat._cancel_read(channel, sender, seq);
+		END IF;
 		RETURN;
 	END IF;
-	-- Who is behind, read first: whether they are online is known here,
-	-- on the coordinator, and not on the node that runs the upsert.
-	EXECUTE format('SELECT array_agg(cm.user_id) FROM chat.channel_members AS cm '
-				   'WHERE cm.channel_id = %L AND cm.user_id <> %L AND cm.last_read_seq < %s',
-				   channel, sender, seq) INTO behind;
-	IF behind IS NULL THEN
-		RETURN;
-	END IF;
-	SELECT coalesce(array_agg(u), '{}') INTO online FROM unnest(behind) AS u WHERE chat._user_online(u);
 	mentions := CASE WHEN strpos(content, '@') > 0 THEN chat._mentions(content) ELSE '{}' END;
 	t := clock_timestamp();
+	-- Who is behind the message and wants it, and whether the sender has
+	-- an entry the send covers: one statement on the channel's node.  The
+	-- rows are then written with VALUES: Citus runs an INSERT ... SELECT
+	-- into a table with a sequence (chat.notifications.id) by pulling the
+	-- rows to the coordinator, which cost 8 ms a send here; and whether a
+	-- member is online is known here, on the coordinator, not on the node.
 	EXECUTE format(
-		'INSERT INTO chat.notifications AS q '
-		'	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) '
-		'SELECT cm.user_id, cm.channel_id, 1, %3$s, %3$s, %4$L::uuid, cm.user_id = ANY (%5$L::text[]), '
-		'	   d.due, d.due '
+		'SELECT array_agg(cm.user_id) FILTER ('
+		'	WHERE cm.user_id <> %2$L AND cm.last_read_seq < %3$s '
+		'	  AND (cm.user_id = ANY (%4$L::text[]) '
+		'		   OR ((cm.muted_until IS NULL OR cm.muted_until <= %5$L::timestamptz) '
+		'			   AND (c.type = ''direct'' OR NOT coalesce(s.direct_only, false))))), '
+		'	   %6$L::boolean AND EXISTS (SELECT FROM chat.notifications AS q '
+		'			WHERE q.channel_id = %1$L AND q.user_id = %2$L AND q.last_seq <= %3$s) '
 		'FROM chat.channel_members AS cm '
 		'JOIN chat.channels AS c ON c.id = cm.channel_id '
 		'LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id '
-		'CROSS JOIN LATERAL (SELECT CASE WHEN cm.user_id = ANY (%6$L::text[]) '
-		'	THEN %8$L::timestamptz ELSE %7$L::timestamptz END AS due) AS d '
-		'WHERE cm.channel_id = %1$L AND c.id = %1$L AND cm.user_id <> %2$L '
-		'  AND cm.last_read_seq < %3$s '
-		'  AND (cm.user_id = ANY (%5$L::text[]) '
-		'	   OR ((cm.muted_until IS NULL OR cm.muted_until <= %7$L::timestamptz) '
-		'		   AND (c.type = ''direct'' OR NOT coalesce(s.direct_only, false)))) '
+		'WHERE cm.channel_id = %1$L AND c.id = %1$L',
+		channel, sender, seq, mentions, t, marked) INTO wanting, covered;
+	IF covered THEN
+		PERFORM chat._cancel_read(channel, sender, seq);
+	END IF;
+	IF wanting IS NULL THEN
+		RETURN;
+	END IF;
+	later := t + current_setting('chat.notify_delay')::interval;
+	SELECT string_agg(format('(%L, %L, 1, %s, %s, %L, %L, %L, %L)', u, channel, seq, seq, message_id,
+							 u = ANY (mentions),
+							 CASE WHEN chat._user_online(u) THEN later ELSE t END,
+							 CASE WHEN chat._user_online(u) THEN later ELSE t END), ', ')
+	INTO rows FROM unnest(wanting) AS u;
+	EXECUTE
+		'INSERT INTO chat.notifications AS q '
+		'	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) '
+		'VALUES ' || rows || ' '
 		'ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE '
 		'SET count = q.count + excluded.count, '
 		'	message_id = CASE WHEN excluded.last_seq > q.last_seq THEN excluded.message_id '
@@ -1694,9 +1707,7 @@ BEGIN
 		'	first_seq = least(q.first_seq, excluded.first_seq), '
 		'	mention = q.mention OR excluded.mention, '
 		'	due_at = least(q.due_at, excluded.due_at), '
-		'	visible_at = least(q.visible_at, excluded.visible_at)',
-		channel, sender, seq, message_id, mentions, online, t,
-		t + current_setting('chat.notify_delay')::interval);
+		'	visible_at = least(q.visible_at, excluded.visible_at)';
 END
 $$;
 
