@@ -19,8 +19,8 @@ SELECT version, content, attachments IS NOT NULL AS has_attachments, action, by_
 FROM chat.message_versions WHERE message_id = msg('ed', 1) ORDER BY version;
 -- The same content again changes nothing.
 SELECT seq, content, change_seq FROM chat_edit(msg('ed', 1), 'bob', 'bob says hello!');
-SELECT count(*) AS versions, (SELECT last_change FROM chat.channels WHERE id = ch('ed')) AS last_change
-FROM chat.message_versions WHERE message_id = msg('ed', 1);
+SELECT count(*) AS versions FROM chat.message_versions WHERE message_id = msg('ed', 1);
+SELECT last_change FROM chat.channels WHERE id = ch('ed');
 -- Editing takes no seq.
 SELECT last_seq FROM chat.channels WHERE id = ch('ed');
 
@@ -39,8 +39,8 @@ FROM chat.message_versions WHERE message_id = msg('ed', 1) ORDER BY version;
 -- Deleting again changes nothing.
 SELECT chat_delete(msg('ed', 1), 'bob');
 SELECT chat_delete(msg('ed', 1), 'alice');
-SELECT count(*) AS versions, (SELECT change_seq FROM chat.messages WHERE id = msg('ed', 1)) AS change_seq
-FROM chat.message_versions WHERE message_id = msg('ed', 1);
+SELECT count(*) AS versions FROM chat.message_versions WHERE message_id = msg('ed', 1);
+SELECT change_seq FROM chat.messages WHERE id = msg('ed', 1);
 -- An admin deletes another member's message.
 SELECT chat_delete(msg('ed', 2), 'alice');
 SELECT seq, content, deleted_at IS NOT NULL AS deleted, change_seq FROM chat.messages WHERE id = msg('ed', 2);
@@ -80,7 +80,6 @@ SELECT err($$SELECT chat_delete(msg('ed', 3), NULL)$$);
 SELECT err($$SELECT chat_delete('00000000-0000-0000-0000-000000000000', 'bob')$$);
 
 -- Nothing was half-written.
-SELECT count(*) - :versions_before_errors AS new_versions,
-	   (SELECT last_change FROM chat.channels WHERE id = ch('ed')) - :change_before_errors AS new_changes,
-	   (SELECT content FROM chat.messages WHERE id = msg('ed', 3)) AS content_3
-FROM chat.message_versions;
+SELECT count(*) - :versions_before_errors AS new_versions FROM chat.message_versions;
+SELECT last_change - :change_before_errors AS new_changes FROM chat.channels WHERE id = ch('ed');
+SELECT content AS content_3 FROM chat.messages WHERE id = msg('ed', 3);

@@ -55,11 +55,26 @@ SELECT err($$SELECT * FROM chat_search('tom', 'secret', channel => ch('s3'))$$);
 -- A user in no channel finds nothing.
 SELECT count(*) FROM chat_search('nobody', 'load');
 
--- The GIN index serves the search.
+-- The GIN index serves the search (on Citus, on every shard: the plan
+-- names the shard's copy of the index).
+CREATE FUNCTION plan_uses(query text, index text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+	line text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+		IF line LIKE '%Index Scan on ' || index || '%' THEN
+			RETURN true;
+		END IF;
+	END LOOP;
+	RETURN false;
+END
+$$;
 SET enable_seqscan = off;
-EXPLAIN (COSTS OFF)
-SELECT m.id FROM chat.messages m WHERE to_tsvector('simple'::regconfig, m.content) @@ websearch_to_tsquery('simple', 'load');
+SELECT plan_uses($$SELECT m.id FROM chat.messages m WHERE to_tsvector('simple'::regconfig, m.content) @@ websearch_to_tsquery('simple', 'load')$$,
+				 'messages_search_idx') AS uses_search_index;
 RESET enable_seqscan;
+DROP FUNCTION plan_uses(text, text);
 
 -- Errors.
 SELECT err($$SELECT * FROM chat_search(NULL, 'x')$$);

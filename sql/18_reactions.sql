@@ -64,8 +64,9 @@ SELECT err($$SELECT chat_react(msg('rx', 1), 'sam', repeat('x', 17))$$);
 SELECT err($$SELECT chat_unreact(msg('rx', 1), 'mallory', '👍')$$);
 
 -- chat_app may react, but not write the table.
+SELECT msg('rx', 1) AS rx1 \gset
 SET ROLE chat_app;
-SELECT reactions FROM chat_react(msg('rx', 1), 'sam', '👌');
+SELECT reactions FROM chat_react(:'rx1', 'sam', '👌');
 SELECT err($$DELETE FROM chat.reactions$$);
 RESET ROLE;
 

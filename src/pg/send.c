@@ -62,7 +62,8 @@ enum
 	ST_KEY_IN_CHANNEL,			/* ST_MESSAGE_BY_KEY these */
 	ST_MARK_READ_LOCK,			/* and ST_MARK_READ these two */
 	ST_MARK_READ_SET,
-	ST_QUEUE_SENT,				/* on Citus, what the queue's triggers do */
+	ST_QUEUE_ROWS,				/* on Citus, what the queue's triggers do */
+	ST_CANCEL,
 	N_STATEMENTS
 };
 
@@ -149,9 +150,15 @@ static const Statement statements[N_STATEMENTS] = {
 		"WHERE m.channel_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
 		3, {UUIDOID, TEXTOID, UUIDOID}
 	},
+
+	/*
+	 * with the notification queue's questions in the same statement, as no
+	 * trigger queues on Citus (they would run on the nodes): see
+	 * chat._queue_probe, and ST_QUEUE_ROWS and ST_CANCEL below
+	 */
 	[ST_PROBE_MEMBER] = {
-		"SELECT FROM chat.channel_members AS x WHERE x.channel_id = $1 AND x.user_id = $2",
-		2, {UUIDOID, TEXTOID}
+		"SELECT p.is_member, p.wanting, p.covered FROM chat._queue_probe($1, $2, $3, $4) AS p",
+		4, {UUIDOID, TEXTOID, INT8OID, TEXTOID}
 	},
 	/* on Citus a duplicate is in the same channel: naming it routes the read */
 	[ST_MESSAGE_IN_CHANNEL] = {
@@ -176,14 +183,13 @@ static const Statement statements[N_STATEMENTS] = {
 		3, {UUIDOID, TEXTOID, INT8OID}
 	},
 
-	/*
-	 * No trigger queues notifications on Citus (they would run on the nodes):
-	 * the sender's covered entries go, the message is queued for the members
-	 * behind it (chat--1.0--1.1.sql).
-	 */
-	[ST_QUEUE_SENT] = {
-		"SELECT chat._queue_sent($1, $2, $3, $4, $5, $6)",
-		6, {UUIDOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, BOOLOID}
+	[ST_QUEUE_ROWS] = {
+		"SELECT chat._queue_rows($1, $2, $3, $4, $5)",
+		5, {UUIDOID, INT8OID, UUIDOID, TEXTOID, TEXTARRAYOID}
+	},
+	[ST_CANCEL] = {
+		"SELECT chat._cancel_read($1, $2, $3)",
+		3, {UUIDOID, TEXTOID, INT8OID}
 	},
 	[ST_KEY_IN_CHANNEL] = {
 		"SELECT m.* FROM chat.messages AS m "
@@ -394,6 +400,9 @@ chat_send(PG_FUNCTION_ARGS)
 	bool		distributed;
 	bool		is_member;
 	Datum		message_id = (Datum) 0;
+	Datum		wanting = (Datum) 0;	/* on Citus: see chat._queue_probe */
+	bool		wanting_null = true;
+	bool		covered = false;
 
 	check_arguments(fcinfo);
 	sender = PG_GETARG_DATUM(1);
@@ -454,8 +463,15 @@ chat_send(PG_FUNCTION_ARGS)
 	}
 	if (distributed)
 	{
+		args[2] = next_seq;
+		args[3] = PG_GETARG_DATUM(2);
 		run(ST_PROBE_MEMBER, args, nulls, SPI_OK_SELECT);
-		is_member = SPI_processed > 0;
+		is_member = DatumGetBool(first_column(&isnull));
+		wanting = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &wanting_null);
+		if (!wanting_null)
+			wanting = SPI_datumTransfer(wanting, false, -1);
+		covered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 3, &isnull));
 	}
 	else
 		is_member = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -537,13 +553,17 @@ chat_send(PG_FUNCTION_ARGS)
 		marked = SPI_processed > 0;
 		if (marked)
 			run(ST_MARK_READ_SET, args, nulls, SPI_OK_UPDATE);
-		args[0] = channel;
-		args[1] = sender;
-		args[2] = next_seq;
-		args[3] = message_id;
-		args[4] = PG_GETARG_DATUM(2);
-		args[5] = BoolGetDatum(marked);
-		run(ST_QUEUE_SENT, args, nulls, SPI_OK_SELECT);
+		if (marked && covered)
+			run(ST_CANCEL, args, nulls, SPI_OK_SELECT);
+		if (!wanting_null)
+		{
+			args[0] = channel;
+			args[1] = next_seq;
+			args[2] = message_id;
+			args[3] = PG_GETARG_DATUM(2);
+			args[4] = wanting;
+			run(ST_QUEUE_ROWS, args, nulls, SPI_OK_SELECT);
+		}
 	}
 
 	/*

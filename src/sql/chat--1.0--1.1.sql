@@ -1015,6 +1015,7 @@ DECLARE
 	is_member boolean;
 	distributed boolean := chat._distributed();
 	locked bigint;
+	probe record;
 BEGIN
 	IF channel IS NULL THEN
 		RAISE EXCEPTION 'channel must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -1046,8 +1047,9 @@ BEGIN
 		-- cannot always distribute subqueries in a target list)
 		SELECT m.id INTO dup_id FROM chat.messages AS m
 		WHERE m.channel_id = channel AND m.sender_id = sender AND m.client_id = _send.client_id;
-		PERFORM FROM chat.channel_members AS x WHERE x.channel_id = channel AND x.user_id = sender;
-		is_member := FOUND;
+		-- the membership, and the notification queue's questions with it
+		SELECT * INTO probe FROM chat._queue_probe(channel, sender, next_seq, content);
+		is_member := probe.is_member;
 	ELSE
 		SELECT (SELECT m.id FROM chat.messages AS m
 				WHERE m.sender_id = sender AND m.client_id = _send.client_id),
@@ -1118,7 +1120,10 @@ BEGIN
 			EXECUTE format('UPDATE chat.channel_members AS x SET last_read_seq = %s '
 						   'WHERE x.channel_id = %L AND x.user_id = %L', next_seq, channel, sender);
 		END IF;
-		PERFORM chat._queue_sent(channel, sender, next_seq, message.id, message.content, locked > 0);
+		IF locked > 0 AND probe.covered THEN
+			PERFORM chat._cancel_read(channel, sender, next_seq);
+		END IF;
+		PERFORM chat._queue_rows(channel, next_seq, message.id, message.content, probe.wanting);
 		PERFORM chat._hint_change('m', channel, next_seq, NULL);
 	ELSE
 		UPDATE chat.channel_members AS x SET last_read_seq = next_seq
@@ -1543,7 +1548,8 @@ BEGIN
 	-- The rows are written on the nodes: the hints are recorded on the
 	-- coordinator instead (chat._hint_change), a deleted channel takes its
 	-- rows by foreign keys, and the notification queue is filled by the
-	-- functions that write (chat._queue_sent, chat._cancel_read).
+	-- functions that write (chat._queue_probe, chat._queue_rows,
+	-- chat._cancel_read).
 	DROP TRIGGER messages_hint_insert ON chat.messages;
 	DROP TRIGGER messages_hint_update ON chat.messages;
 	DROP TRIGGER channel_members_hint_insert_delete ON chat.channel_members;
@@ -1633,62 +1639,62 @@ REVOKE EXECUTE ON FUNCTION chat._distributed(), chat._hint_change("char", uuid, 
  * (chat._queue_notifications, chat._cancel_notifications) would run on the
  * shards, on the worker nodes, where no chat worker knows who is online;
  * chat_distribute() drops them.  The functions that write a message or
- * move a read marker call these instead, on the coordinator, and queue
- * what the triggers queue (sql/16_notifications.sql runs on Citus too):
+ * move a read marker do their work instead, on the coordinator, and queue
+ * what the triggers queue (sql/16_notifications.sql runs on Citus too).
  *
- * chat._queue_sent(channel, sender, seq, message_id, content, marked)
- * follows one new message: when the send moved the sender's marker
- * (marked), it deletes the sender's entries of the channel that the marker
- * covers; then it queues the message for every other member who is behind
- * it and wants it (the rules of queue_sql in src/pg/notify_queue.c), due
- * after chat.notify_delay for a member online here, at once otherwise.
- * Up to three statements that each name the channel, so that Citus routes
- * each to the channel's node; the values go in as literals (see chat._send).
+ * chat._queue_probe(channel, sender, seq, content) is the membership probe
+ * of a send (chat_send, chat._send) with the queue's questions in the same
+ * statement, on the channel's node: is the sender a member; which other
+ * members are behind the message and want it (wanting: the rules of
+ * queue_sql in src/pg/notify_queue.c; NULL for none); has the sender an
+ * entry that a marker at seq covers (covered).
  */
-CREATE FUNCTION chat._queue_sent(channel uuid, sender text, seq bigint, message_id uuid,
-								 content text, marked boolean) RETURNS void
+CREATE FUNCTION chat._queue_probe(channel uuid, sender text, seq bigint, content text,
+								  OUT is_member boolean, OUT wanting text[], OUT covered boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-	mentions text[];
-	wanting text[];
-	covered boolean;
-	t timestamptz;
-	later timestamptz;
-	rows text;
 BEGIN
-	IF NOT current_setting('chat.notifications')::boolean THEN
-		IF marked THEN
-			PERFORM chat._cancel_read(channel, sender, seq);
-		END IF;
-		RETURN;
-	END IF;
-	mentions := CASE WHEN strpos(content, '@') > 0 THEN chat._mentions(content) ELSE '{}' END;
-	t := clock_timestamp();
-	-- Who is behind the message and wants it, and whether the sender has
-	-- an entry the send covers: one statement on the channel's node.  The
-	-- rows are then written with VALUES: Citus runs an INSERT ... SELECT
-	-- into a table with a sequence (chat.notifications.id) by pulling the
-	-- rows to the coordinator, which cost 8 ms a send here; and whether a
-	-- member is online is known here, on the coordinator, not on the node.
 	EXECUTE format(
-		'SELECT array_agg(cm.user_id) FILTER ('
-		'	WHERE cm.user_id <> %2$L AND cm.last_read_seq < %3$s '
-		'	  AND (cm.user_id = ANY (%4$L::text[]) '
-		'		   OR ((cm.muted_until IS NULL OR cm.muted_until <= %5$L::timestamptz) '
-		'			   AND (c.type = ''direct'' OR NOT coalesce(s.direct_only, false))))), '
-		'	   %6$L::boolean AND EXISTS (SELECT FROM chat.notifications AS q '
-		'			WHERE q.channel_id = %1$L AND q.user_id = %2$L AND q.last_seq <= %3$s) '
+		'SELECT coalesce(bool_or(cm.user_id = %2$L), false), '
+		'	   array_agg(cm.user_id) FILTER ('
+		'		WHERE cm.user_id <> %2$L AND cm.last_read_seq < %3$s '
+		'		  AND (cm.user_id = ANY (%4$L::text[]) '
+		'			   OR ((cm.muted_until IS NULL OR cm.muted_until <= %5$L::timestamptz) '
+		'				   AND (c.type = ''direct'' OR NOT coalesce(s.direct_only, false))))), '
+		'	   EXISTS (SELECT FROM chat.notifications AS q '
+		'			   WHERE q.channel_id = %1$L AND q.user_id = %2$L AND q.last_seq <= %3$s) '
 		'FROM chat.channel_members AS cm '
 		'JOIN chat.channels AS c ON c.id = cm.channel_id '
 		'LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id '
 		'WHERE cm.channel_id = %1$L AND c.id = %1$L',
-		channel, sender, seq, mentions, t, marked) INTO wanting, covered;
-	IF covered THEN
-		PERFORM chat._cancel_read(channel, sender, seq);
-	END IF;
-	IF wanting IS NULL THEN
+		channel, sender, seq,
+		CASE WHEN strpos(content, '@') > 0 THEN chat._mentions(content) ELSE '{}' END,
+		clock_timestamp()) INTO is_member, wanting, covered;
+END
+$$;
+
+/*
+ * chat._queue_rows(channel, seq, message_id, content, wanting) queues the
+ * message for the members wanting it (from chat._queue_probe), due after
+ * chat.notify_delay for a member online here, at once otherwise; nothing
+ * when chat.notifications is off.  With VALUES, not INSERT ... SELECT:
+ * Citus runs that into a table with a sequence (chat.notifications.id) by
+ * pulling the rows to the coordinator (8 ms a send here), and whether a
+ * member is online is known here, on the coordinator, not on the node.
+ */
+CREATE FUNCTION chat._queue_rows(channel uuid, seq bigint, message_id uuid, content text,
+								 wanting text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	mentions text[];
+	t timestamptz := clock_timestamp();
+	later timestamptz;
+	rows text;
+BEGIN
+	IF wanting IS NULL OR cardinality(wanting) = 0
+	   OR NOT current_setting('chat.notifications')::boolean THEN
 		RETURN;
 	END IF;
+	mentions := CASE WHEN strpos(content, '@') > 0 THEN chat._mentions(content) ELSE '{}' END;
 	later := t + current_setting('chat.notify_delay')::interval;
 	SELECT string_agg(format('(%L, %L, 1, %s, %s, %L, %L, %L, %L)', u, channel, seq, seq, message_id,
 							 u = ANY (mentions),
@@ -1724,6 +1730,7 @@ BEGIN
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION chat._queue_sent(uuid, text, bigint, uuid, text, boolean),
+REVOKE EXECUTE ON FUNCTION chat._queue_probe(uuid, text, bigint, text),
+	chat._queue_rows(uuid, bigint, uuid, text, text[]),
 	chat._cancel_read(uuid, text, bigint) FROM PUBLIC;
 REVOKE ALL ON chat.direct_pairs FROM PUBLIC;
