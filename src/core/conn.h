@@ -63,6 +63,8 @@ struct chat_conn
 	 * "Idle connections").
 	 */
 	uint32_t	events;			/* epoll events registered */
+	uint32_t	sends_in_flight;	/* in a batch not finished: kept after
+									 * death until it is (handlers.c) */
 	int			read_frames;	/* frames begun in the read pass */
 	int			ws_fragments;	/* frames of the message being received */
 	bool		read_paused;	/* control frames queued: EPOLLIN off */

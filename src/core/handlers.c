@@ -618,6 +618,17 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 		return;
 	}
 	s = hub_find_sub(c, it->msg.channel_id);
+
+	/*
+	 * The stream went past it already: a batch committed while the loop went
+	 * on (store.batch_start) is acked a few passes later, and a hint of a
+	 * later message may have caught this connection up from the table first,
+	 * this message with its clientId among them.  That was the answer
+	 * (docs/protocol.md, "Slow connections"); an ack now would come out of
+	 * seq order.  A duplicate's ack always goes: the send was a retry.
+	 */
+	if (s && !it->duplicate && s->pos >= it->msg.seq)
+		return;
 	if (s && s->pos < it->msg.seq - 1)
 	{
 		hub_catch_up(s, it->msg.seq - 1);
@@ -638,27 +649,31 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 }
 
 /*
- * batch_commit persists every send collected this iteration in one
- * transaction, then acks each one and hands new messages to the hub.
+ * batch_items makes the store's items of the sends collected this
+ * iteration; NULL when out of memory (the sends wait for the next one).
+ * The sender ids are copies: a batch in flight outlives its connections'
+ * users.
  */
-void
-batch_commit(chat_server *srv)
+static chat_send_item *
+batch_items(const pending_send *sends, size_t n)
 {
-	chat_send_item *items;
-	size_t		n = srv->n_batch;
-	int64_t		t0;
+	chat_send_item *items = calloc(n, sizeof(chat_send_item));
 
-	if (n == 0)
-		return;
-	items = calloc(n, sizeof(chat_send_item));
 	if (items == NULL)
-		return;					/* retried next iteration */
+		return NULL;
 	for (size_t i = 0; i < n; i++)
 	{
-		chat_cmd   *cmd = &srv->batch[i].cmd;
+		const chat_cmd *cmd = &sends[i].cmd;
+		chat_conn  *c = sends[i].conn;
 
-		items[i].sender_id = srv->batch[i].conn->user ?
-			srv->batch[i].conn->user->id : "";
+		items[i].sender_id = strdup(c->user ? c->user->id : "");
+		if (items[i].sender_id == NULL)
+		{
+			for (size_t k = 0; k < i; k++)
+				free((char *) items[k].sender_id);
+			free(items);
+			return NULL;
+		}
 		memcpy(items[i].channel_id, cmd->channel_id, sizeof(chat_uuid));
 		memcpy(items[i].client_id, cmd->client_id, sizeof(chat_uuid));
 		memcpy(items[i].reply_to, cmd->reply_to, sizeof(chat_uuid));
@@ -666,8 +681,17 @@ batch_commit(chat_server *srv)
 		items[i].kind = cmd->kind[0] ? cmd->kind : "text";
 		items[i].attachments = cmd->attachments;
 	}
-	t0 = chat_clock_us();
-	srv->store.send_batch(srv->store.ctx, items, n);
+	return items;
+}
+
+/*
+ * batch_done acks each send of a committed batch and hands its new
+ * messages to the hub, then frees the batch (sends and items).
+ */
+static void
+batch_done(chat_server *srv, pending_send *sends, chat_send_item *items,
+		   size_t n, int64_t t0)
+{
 	chat_histo_add(&srv->stats.batch, chat_clock_us() - t0);
 
 	/*
@@ -691,16 +715,185 @@ batch_commit(chat_server *srv)
 		}
 	for (size_t i = 0; i < n; i++)
 	{
-		ack_one(srv, &srv->batch[i], &items[i]);
+		ack_one(srv, &sends[i], &items[i]);
 		if (items[i].status == CHAT_OK && !items[i].duplicate)
 		{
 			srv->stats.messages_persisted++;
 			typing_stop(srv, items[i].msg.channel_id, items[i].sender_id);
-			hub_deliver_committed(srv, &items[i].msg, srv->batch[i].conn);
+			hub_deliver_committed(srv, &items[i].msg, sends[i].conn);
 		}
 		chat_message_clear(&items[i].msg);
-		proto_cmd_free(&srv->batch[i].cmd);
+		proto_cmd_free(&sends[i].cmd);
+		free((char *) items[i].sender_id);
 	}
 	free(items);
+}
+
+/*
+ * finish_inflight completes the batch in flight whose items the store just
+ * handed back (store.batch_finish).
+ */
+static void
+finish_inflight(chat_server *srv, chat_send_item *items)
+{
+	inflight_batch b;
+	size_t		k = 0;
+
+	while (k < srv->n_inflight && srv->inflight[k].items != items)
+		k++;
+	if (k == srv->n_inflight)
+	{
+		srv_log(srv, CHAT_LOG_WARNING, "the store finished a batch it was not given");
+		return;
+	}
+	b = srv->inflight[k];
+	srv->n_inflight--;
+	memmove(&srv->inflight[k], &srv->inflight[k + 1],
+			(srv->n_inflight - k) * sizeof(inflight_batch));
+	batch_done(srv, b.sends, b.items, b.n, b.t0);
+	/* their connections may be freed now (server.c reap) */
+	for (size_t i = 0; i < b.n; i++)
+	{
+		b.sends[i].conn->sends_in_flight--;
+		if (b.rooms[i])
+			hub_unhold_room(srv, b.rooms[i]);
+	}
+	free(b.rooms);
+	free(b.sends);
+}
+
+/* finish_oldest waits for the oldest batch in flight and completes it */
+static void
+finish_oldest(chat_server *srv)
+{
+	chat_send_item *items = srv->store.batch_finish(srv->store.ctx, true);
+
+	if (items)
+		finish_inflight(srv, items);
+	else
+	{
+		/*
+		 * A store that breaks its contract must not hang the loop: the oldest
+		 * batch fails as "internal" (the clients send it again, with the same
+		 * clientIds).
+		 */
+		items = srv->inflight[0].items;
+		srv_log(srv, CHAT_LOG_WARNING, "the store could not finish a batch");
+		for (size_t i = 0; i < srv->inflight[0].n; i++)
+		{
+			items[i].status = CHAT_E_INTERNAL;
+			snprintf(items[i].errmsg, sizeof(items[i].errmsg), "the batch was lost");
+		}
+		finish_inflight(srv, items);
+	}
+}
+
+/* shares_channel: a send of items goes to a channel a batch in flight holds */
+static bool
+shares_channel(chat_server *srv, const chat_send_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		chat_room  *r = hub_room(srv, items[i].channel_id, false);
+
+		if (r && r->sends_in_flight > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * batch_finish_all waits for every batch in flight and completes it: before
+ * the loop goes away.
+ */
+void
+batch_finish_all(chat_server *srv)
+{
+	while (srv->n_inflight > 0)
+		finish_oldest(srv);
+}
+
+/*
+ * batch_commit persists every send collected this iteration in one
+ * transaction, then acks each one and hands new messages to the hub.
+ * With a pipelining store (store.batch_start) it first completes the
+ * batches whose outcome came in, then starts this one and returns: it is
+ * acked by a later iteration, in order.  Otherwise it waits for COMMIT.
+ */
+void
+batch_commit(chat_server *srv)
+{
+	chat_send_item *items;
+	chat_room **rooms = NULL;
+	size_t		n = srv->n_batch;
+	int64_t		t0;
+	bool		pipelined = srv->store.batch_start && srv->store.batch_finish &&
+	srv->inflight;
+
+	/* the batches whose outcome came in, in whatever order they did */
+	while (pipelined && srv->n_inflight > 0)
+	{
+		chat_send_item *done = srv->store.batch_finish(srv->store.ctx, false);
+
+		if (done == NULL)
+			break;
+		finish_inflight(srv, done);
+	}
+	if (n == 0)
+		return;
+	if ((items = batch_items(srv->batch, n)) == NULL)
+		return;					/* retried next iteration */
+	t0 = chat_clock_us();
+	if (pipelined && (rooms = calloc(n, sizeof(chat_room *))) == NULL)
+		pipelined = false;
+	if (pipelined)
+	{
+		bool		started = false;
+
+		/*
+		 * Two batches with a channel in common are never in flight together:
+		 * the database could commit the later one first, and its seqs would
+		 * come before the earlier one's acks.  So one channel's sends commit
+		 * one batch after the other, as without pipelining; different
+		 * channels' overlap.
+		 */
+		while (srv->n_inflight > 0 && shares_channel(srv, items, n))
+			finish_oldest(srv);
+		/* a free connection, if need be by waiting for the oldest batch */
+		for (;;)
+		{
+			if (srv->n_inflight < CHAT_MAX_INFLIGHT &&
+				srv->store.batch_start(srv->store.ctx, items, n))
+			{
+				started = true;
+				break;
+			}
+			if (srv->n_inflight == 0)
+				break;
+			finish_oldest(srv);
+		}
+		if (started)
+		{
+			inflight_batch *b = &srv->inflight[srv->n_inflight++];
+
+			b->sends = srv->batch;
+			b->items = items;
+			b->rooms = rooms;
+			b->n = n;
+			b->t0 = t0;
+			for (size_t i = 0; i < n; i++)
+			{
+				srv->batch[i].conn->sends_in_flight++;
+				rooms[i] = hub_hold_room(srv, items[i].channel_id);
+			}
+			srv->batch = NULL;
+			srv->n_batch = srv->cap_batch = 0;
+			return;
+		}
+		/* none in flight and none could start: the store's own way */
+		free(rooms);
+	}
+	srv->store.send_batch(srv->store.ctx, items, n);
+	batch_done(srv, srv->batch, items, n, t0);
 	srv->n_batch = 0;
 }

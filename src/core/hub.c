@@ -45,7 +45,7 @@ hub_room(chat_server *srv, const char *channel_id, bool create)
 static void
 hub_room_release(chat_server *srv, chat_room *r)
 {
-	if (r->n_subs > 0 || r->pending)
+	if (r->n_subs > 0 || r->pending || r->sends_in_flight > 0)
 		return;
 	map_del(&srv->rooms, r->id);
 	free(r->subs);
@@ -431,16 +431,43 @@ hub_room_deliver(chat_server *srv, chat_room *r)
 void
 hub_deliver_pending(chat_server *srv)
 {
+	chat_room  *held = NULL;
+
 	while (srv->pending_rooms)
 	{
 		chat_room  *r = srv->pending_rooms;
 
 		srv->pending_rooms = r->pending_next;
+		if (r->sends_in_flight > 0)
+		{
+			/* stays announced: delivered once its sends are acked */
+			r->pending_next = held;
+			held = r;
+			continue;
+		}
 		r->pending = false;
 		r->pending_next = NULL;
 		hub_room_deliver(srv, r);
 		hub_room_release(srv, r);
 	}
+	srv->pending_rooms = held;
+}
+
+chat_room  *
+hub_hold_room(chat_server *srv, const char *channel_id)
+{
+	chat_room  *r = hub_room(srv, channel_id, false);
+
+	if (r)
+		r->sends_in_flight++;
+	return r;
+}
+
+void
+hub_unhold_room(chat_server *srv, chat_room *r)
+{
+	if (--r->sends_in_flight == 0)
+		hub_room_release(srv, r);
 }
 
 /*

@@ -49,6 +49,7 @@ struct chat_room
 	int64_t		change_seen;	/* newest change_seq broadcast; -1 unknown */
 	bool		pending;		/* on srv->pending_rooms */
 	chat_room  *pending_next;
+	uint32_t	sends_in_flight;	/* hub_hold_room: its table reads wait */
 };
 
 /* One user's connections on this worker. */
@@ -84,6 +85,17 @@ extern void hub_resume(chat_conn *c);
 extern void hub_announce(chat_server *srv, const char *channel_id,
 						 int64_t seq);
 extern void hub_deliver_pending(chat_server *srv);
+
+/*
+ * hub_hold_room keeps channel_id's room from reading its announced messages
+ * from the table while a send of this host to it is being committed (a
+ * pipelined batch, handlers.c): the sender's ack must come before its
+ * message would, and the other subscribers get it from memory with the
+ * ack.  Returns the room (NULL: nobody here listens), which hub_unhold_room
+ * lets go once the batch is acked.
+ */
+extern chat_room *hub_hold_room(chat_server *srv, const char *channel_id);
+extern void hub_unhold_room(chat_server *srv, chat_room *r);
 extern void hub_deliver_committed(chat_server *srv, const chat_message *m,
 								  chat_conn *except);
 extern void hub_broadcast_frame(chat_room *room, chat_frame *f,

@@ -18,6 +18,22 @@ struct pending_send
 	chat_cmd	cmd;			/* owns content/attachments */
 };
 
+/*
+ * A group-commit batch the store is persisting while the loop goes on
+ * (store.batch_start): its sends, their items, when it started.
+ */
+typedef struct inflight_batch
+{
+	pending_send *sends;
+	chat_send_item *items;
+	chat_room **rooms;			/* each send's room, held (hub_hold_room) */
+	size_t		n;
+	int64_t		t0;
+} inflight_batch;
+
+/* at most this many batches in flight, oldest first */
+#define CHAT_MAX_INFLIGHT 8
+
 /* upgrade.c */
 extern void upgrade_on_head(chat_conn *c, const http_request *req);
 
@@ -42,6 +58,7 @@ extern void presence_connection(chat_server *srv, const char *user_id,
 extern void handle_text(chat_conn *c, const char *buf, size_t len);
 extern void handle_binary(chat_conn *c);
 extern void batch_commit(chat_server *srv);
+extern void batch_finish_all(chat_server *srv);
 extern void send_error(chat_conn *c, chat_err err, const char *message,
 					   const char *client_id, const char *ref);
 

@@ -49,6 +49,14 @@ chat_server_create(const chat_store *store, const chat_host *host,
 	srv->store = *store;
 	if (host)
 		srv->host = *host;
+	/* a pipelining store: batches committed while the loop goes on */
+	if (srv->store.batch_start && srv->store.batch_finish &&
+		(srv->inflight = calloc(CHAT_MAX_INFLIGHT, sizeof(inflight_batch))) == NULL)
+	{
+		close(srv->epfd);
+		free(srv);
+		return NULL;
+	}
 	/* the layers conn.c hands its input to (it calls nothing above it) */
 	srv->on_head = upgrade_on_head;
 	srv->on_text = handle_text;
@@ -316,6 +324,8 @@ detach_user(chat_server *srv, chat_conn *c)
 static void
 reap(chat_server *srv)
 {
+	chat_conn  *kept = NULL;
+
 	while (srv->dead)
 	{
 		chat_conn  *list = srv->dead,
@@ -330,6 +340,18 @@ reap(chat_server *srv)
 		for (c = list; c; c = next)
 		{
 			next = c->dead_next;
+
+			/*
+			 * A send of its is in a batch still being committed: the batch's
+			 * ack looks at the connection (handlers.c finish_oldest), so it
+			 * is freed in a later pass.
+			 */
+			if (c->sends_in_flight > 0)
+			{
+				c->dead_next = kept;
+				kept = c;
+				continue;
+			}
 			if (c->on_resume)
 			{
 				chat_conn **pp = &srv->resume;
@@ -342,6 +364,7 @@ reap(chat_server *srv)
 			conn_free(c);
 		}
 	}
+	srv->dead = kept;
 }
 
 /* read_events handles everything epoll reports, without blocking. */
@@ -462,6 +485,9 @@ chat_server_shutdown(chat_server *srv, int code)
 void
 chat_server_destroy(chat_server *srv)
 {
+	/* the batches in flight are committed or not: their acks are lost */
+	if (srv->inflight)
+		batch_finish_all(srv);
 	while (srv->conns)
 		conn_kill(srv->conns);
 	reap(srv);
@@ -473,6 +499,7 @@ chat_server_destroy(chat_server *srv)
 	for (size_t i = 0; i < srv->n_batch; i++)
 		proto_cmd_free(&srv->batch[i].cmd);
 	free(srv->batch);
+	free(srv->inflight);
 	free(srv->events);
 	free(srv->outbox);
 	typing_destroy(srv);

@@ -82,6 +82,8 @@ struct chat_server
 	pending_send *batch;
 	size_t		n_batch;
 	size_t		cap_batch;
+	struct inflight_batch *inflight;	/* CHAT_MAX_INFLIGHT of them */
+	size_t		n_inflight;
 
 	int64_t		now_ms;
 	int64_t		last_poll_ms;

@@ -77,6 +77,19 @@ typedef struct chat_store
 	chat_err	(*send_batch) (void *ctx, chat_send_item *items, size_t n);
 
 	/*
+	 * Pipelined group commit, optional (NULL: send_batch, which waits). A
+	 * store with more than one connection commits a batch while the loop
+	 * serves its sockets and gathers the next one.  batch_start begins
+	 * persisting items as send_batch would and returns at once: false when it
+	 * cannot take one more batch now.  batch_finish returns the items of a
+	 * batch whose outcome is in, filled as send_batch fills them (after
+	 * COMMIT), and forgets that batch: any one when !wait (NULL: none yet),
+	 * the oldest when wait.  Items are the store's until then.
+	 */
+	bool		(*batch_start) (void *ctx, chat_send_item *items, size_t n);
+	chat_send_item *(*batch_finish) (void *ctx, bool wait);
+
+	/*
 	 * Messages with seq > after_seq, oldest first, at most limit.  When
 	 * user_id is not NULL the user must be a member (else NOT_MEMBER).
 	 */

@@ -40,6 +40,7 @@ typedef struct setting
 static const setting settings[] = {
 	S("chat.conninfo", conninfo),
 	S("chat.node_name", node_name),
+	I("chat.pool_size", pool_size, 1, 9, U_NONE),
 	S("chat.listen_addresses", listen_addresses),
 	I("chat.port", port, 1, 65535, U_NONE),
 	S("chat.jwt_secret_file", jwt_secret_file),
@@ -75,6 +76,7 @@ defaults(gw_config *c)
 	memset(c, 0, sizeof(*c));
 	c->conninfo = strdup("dbname=postgres");
 	c->node_name = strdup("gateway");
+	c->pool_size = 3;
 	c->listen_addresses = strdup("127.0.0.1");
 	c->port = 8766;
 	c->jwt_leeway_s = 30;

@@ -15,6 +15,7 @@ typedef struct gw_config
 	/* the gateway's own */
 	char	   *conninfo;		/* chat.conninfo: libpq connection string */
 	char	   *node_name;		/* chat.node_name: for the server's log */
+	int			pool_size;		/* chat.pool_size: request connections */
 
 	/* as the server's */
 	char	   *listen_addresses;

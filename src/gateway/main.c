@@ -31,6 +31,9 @@ static unsigned char *hs_secret = NULL;
 static size_t hs_secret_len = 0;
 static void *public_key = NULL;
 static int	node_id = 0;
+static gw_pool pool;			/* the batch connections (chat.pool_size) */
+static int	pool_fd[GW_POOL_MAX];	/* their sockets in the wait set */
+static unsigned pool_gen[GW_POOL_MAX];
 
 static int64_t
 monotonic_ms(void)
@@ -173,6 +176,31 @@ watch(int efd, int fd, int op)
 	(void) epoll_ctl(efd, op, fd, &ev);
 }
 
+/*
+ * watch_pool keeps the batch connections' sockets in the wait set: a
+ * batch's result wakes the loop.  A connection made again has a new
+ * socket (maybe with the old number): gen tells.
+ */
+static void
+watch_pool(int efd)
+{
+	for (int i = 0; i < pool.n_conns; i++)
+	{
+		int			fd = gw_pool_fd(&pool, i);
+		unsigned	gen = pool.conns[i].pq.gen;
+
+		if (fd == pool_fd[i] && gen == pool_gen[i])
+			continue;
+		/* a closed socket left the set by itself; DEL may fail, harmlessly */
+		if (pool_fd[i] >= 0)
+			watch(efd, pool_fd[i], EPOLL_CTL_DEL);
+		if (fd >= 0)
+			watch(efd, fd, EPOLL_CTL_ADD);
+		pool_fd[i] = fd;
+		pool_gen[i] = gen;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,9 +251,23 @@ main(int argc, char **argv)
 	memset(&pq, 0, sizeof(pq));
 	pq.conninfo = cfg.conninfo;
 	pq.statement_timeout_ms = cfg.statement_timeout_ms;
+	pq.label = "requests";
+	/* chat.pool_size: this connection for requests, the rest for batches */
+	memset(&pool, 0, sizeof(pool));
+	for (int i = 0; i < GW_POOL_MAX; i++)
+		pool_fd[i] = -1;
+	pool.n_conns = cfg.pool_size - 1;
+	for (int i = 0; i < pool.n_conns; i++)
+	{
+		pool.conns[i].pq.conninfo = cfg.conninfo;
+		pool.conns[i].pq.label = "batches";
+		pool.conns[i].pq.statement_timeout_ms = cfg.statement_timeout_ms;
+	}
+	pq.pool = pool.n_conns > 0 ? &pool : NULL;
 	memset(&node, 0, sizeof(node));
 	node.pq = &pq;
 	node.listen.conninfo = cfg.conninfo;
+	node.listen.label = "listen";
 	node.listen.statement_timeout_ms = cfg.statement_timeout_ms;
 	node.name = cfg.node_name;
 	node.lease_ms = cfg.heartbeat_timeout_ms;
@@ -320,6 +362,8 @@ main(int argc, char **argv)
 			}
 			else if (evs[i].data.fd == listen_fd)
 				gw_node_notified(&node);
+			else if (evs[i].data.fd != chat_server_fd(srv))
+				gw_pool_read(&pool);	/* a batch's result, read below */
 		}
 		if (stop)
 			break;
@@ -338,6 +382,7 @@ main(int argc, char **argv)
 		timeout = chat_server_poll(srv, monotonic_ms(), (int64_t) time(NULL));
 		if (t < timeout || timeout < 0)
 			timeout = t;
+		watch_pool(efd);
 	}
 
 	/* goodbye: close 1001, let the frames leave, then drop our presence */
@@ -358,6 +403,8 @@ main(int argc, char **argv)
 	chat_server_destroy(srv);
 	gw_pq_close(&node.listen);
 	gw_pq_close(&pq);
+	for (int i = 0; i < pool.n_conns; i++)
+		gw_pq_close(&pool.conns[i].pq);
 	map_destroy(&node.users);
 	free_secret();
 	if (public_key)

@@ -29,7 +29,7 @@ gw_pq_close(gw_pq *pq)
 bool
 gw_pq_connect(gw_pq *pq, char *err, size_t errlen)
 {
-	char		sql[160];
+	char		sql[224];
 	PGresult   *res;
 
 	if (pq->conn &&PQstatus(pq->conn) == CONNECTION_OK)
@@ -50,7 +50,9 @@ gw_pq_connect(gw_pq *pq, char *err, size_t errlen)
 	snprintf(sql, sizeof(sql),
 			 "SET search_path = pg_catalog, pg_temp; "
 			 "SET plan_cache_mode = force_generic_plan; "
-			 "SET statement_timeout = %d", pq->statement_timeout_ms);
+			 "SET statement_timeout = %d; "
+			 "SET application_name = 'chat-gateway %s'",
+			 pq->statement_timeout_ms, pq->label ? pq->label : "");
 	res = PQexec(pq->conn, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
@@ -73,6 +75,7 @@ gw_pq_connect(gw_pq *pq, char *err, size_t errlen)
 	}
 	snprintf(pq->schema, sizeof(pq->schema), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	pq->gen++;
 	return true;
 }
 
@@ -167,4 +170,49 @@ exec_once(gw_pq *pq, const char *sql, int nparams, const char *const *params)
 							0);
 	}
 	return PQexecPrepared(pq->conn, name, nparams, params, NULL, NULL, 0);
+}
+
+bool
+gw_pq_send(gw_pq *pq, const char *sql, int nparams, const char *const *params)
+{
+	char		name[16];
+	char		err[256];
+
+	if (!gw_pq_connect(pq, err, sizeof(err)))
+		return false;
+	if (kept_name(pq, sql, nparams, name, sizeof(name)) == NULL)
+	{
+		if (PQstatus(pq->conn) != CONNECTION_OK)
+			return false;
+		return PQsendQueryParams(pq->conn, sql, nparams, NULL, params, NULL,
+								 NULL, 0) == 1;
+	}
+	return PQsendQueryPrepared(pq->conn, name, nparams, params, NULL, NULL,
+							   0) == 1;
+}
+
+PGresult   *
+gw_pq_take(gw_pq *pq, bool wait, bool *ready)
+{
+	PGresult   *res;
+	PGresult   *more;
+
+	*ready = true;
+	if (pq->conn == NULL)
+		return NULL;
+	if (!wait)
+	{
+		if (PQconsumeInput(pq->conn) == 0)
+			return NULL;		/* the connection failed */
+		if (PQisBusy(pq->conn))
+		{
+			*ready = false;
+			return NULL;
+		}
+	}
+	res = PQgetResult(pq->conn);
+	/* one statement, one result: the NULL after it ends the query */
+	while ((more = PQgetResult(pq->conn)) != NULL)
+		PQclear(more);
+	return res;
 }

@@ -17,11 +17,14 @@ typedef struct gw_pq
 {
 	PGconn	   *conn;
 	const char *conninfo;
+	const char *label;			/* its part: "requests", "batches", "listen"
+								 * (application_name "chat-gateway <label>") */
 	int			statement_timeout_ms;
 	const char *kept[GW_PQ_KEPT];	/* sql texts (static strings or owned) */
 	bool		kept_owned[GW_PQ_KEPT];
 	int			n_kept;
 	char		schema[132];	/* the extension's schema, quoted */
+	unsigned	gen;			/* counts the connections made: a new socket */
 
 	/*
 	 * The membership changes the bus relay said it relayed ("h:<n>"), all of
@@ -30,6 +33,13 @@ typedef struct gw_pq
 	 * hints may have been lost.
 	 */
 	int64_t		members_heard;
+
+	/*
+	 * The connections that commit group-commit batches while the loop goes on
+	 * (store_pq.c), beside this one's requests; NULL: batches commit on this
+	 * connection, the loop waiting.
+	 */
+	struct gw_pool *pool;
 } gw_pq;
 
 /*
@@ -46,6 +56,21 @@ extern void gw_pq_close(gw_pq *pq);
  */
 extern PGresult *gw_pq_exec(gw_pq *pq, const char *sql, int nparams,
 							const char *const *params);
+
+/*
+ * gw_pq_send sends sql (prepared once) with text parameters without
+ * waiting for its result, which gw_pq_take collects; false when the
+ * connection is not usable.
+ */
+extern bool gw_pq_send(gw_pq *pq, const char *sql, int nparams,
+					   const char *const *params);
+
+/*
+ * gw_pq_take returns the result of what gw_pq_send sent (the caller
+ * PQclear()s it; NULL when the connection failed meanwhile).  Without wait,
+ * it only reads what has arrived: *ready false means not yet.
+ */
+extern PGresult *gw_pq_take(gw_pq *pq, bool wait, bool *ready);
 
 /* gw_pq_ok: the result is a success (tuples or command). */
 extern bool gw_pq_ok(const PGresult *res);

@@ -761,20 +761,36 @@ heard_text(const gw_pq *pq)
 	return t;
 }
 
-/* set_batch: one statement for the whole batch; NULL result = failure */
-static PGresult *
-set_batch(gw_pq *pq, chat_send_item *items, size_t n)
-{
-	static const char *sql =
-	"SELECT " MSG_COLS ", m.dup, m.ord, m.ch::text, m.members::text "
-	"FROM (SELECT (b.message).*, b.duplicate AS dup, b.ord, "
-	"b.channel AS ch, b.members FROM chat._gateway_send_batch($1::uuid[], "
-	"$2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], "
-	"$7::jsonb[], $8::bigint) b) m";
-	const char **cols[7];
-	char	   *lits[8] = {0};
-	PGresult   *res = NULL;
+/* the group commit's one statement: the whole batch, one transaction */
+static const char *batch_sql =
+"SELECT " MSG_COLS ", m.dup, m.ord, m.ch::text, m.members::text "
+"FROM (SELECT (b.message).*, b.duplicate AS dup, b.ord, "
+"b.channel AS ch, b.members FROM chat._gateway_send_batch($1::uuid[], "
+"$2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], "
+"$7::jsonb[], $8::bigint) b) m";
 
+static void
+free_params(char *lits[8])
+{
+	for (int k = 0; k < 8; k++)
+	{
+		free(lits[k]);
+		lits[k] = NULL;
+	}
+}
+
+/*
+ * batch_params fills lits with batch_sql's parameters for items (heard:
+ * the membership changes this gateway has heard); false when out of
+ * memory, and then lits holds nothing.
+ */
+static bool
+batch_params(const gw_pq *heard, chat_send_item *items, size_t n, char *lits[8])
+{
+	const char **cols[7];
+	bool		ok = false;
+
+	memset(lits, 0, 8 * sizeof(char *));
 	for (int k = 0; k < 7; k++)
 		cols[k] = malloc(n * sizeof(char *));
 	for (int k = 0; k < 7; k++)
@@ -791,14 +807,26 @@ set_batch(gw_pq *pq, chat_send_item *items, size_t n)
 	for (int k = 0; k < 7; k++)
 		if ((lits[k] = array_literal(cols[k], n)) == NULL)
 			goto out;
-	if ((lits[7] = heard_text(pq)) == NULL)
-		goto out;
-	res = gw_pq_exec(pq, sql, 8, (const char *const *) lits);
+	ok = (lits[7] = heard_text(heard)) != NULL;
 out:
 	for (int k = 0; k < 7; k++)
 		free(cols[k]);
-	for (int k = 0; k < 8; k++)
-		free(lits[k]);
+	if (!ok)
+		free_params(lits);
+	return ok;
+}
+
+/* set_batch: one statement for the whole batch; NULL result = failure */
+static PGresult *
+set_batch(gw_pq *pq, chat_send_item *items, size_t n)
+{
+	char	   *lits[8];
+	PGresult   *res;
+
+	if (!batch_params(pq, items, n, lits))
+		return NULL;
+	res = gw_pq_exec(pq, batch_sql, 8, (const char *const *) lits);
+	free_params(lits);
 	return res;
 }
 
@@ -931,15 +959,17 @@ out:
 	return ok;
 }
 
+/*
+ * batch_outcome fills items from res, the result of batch_sql on pq (NULL:
+ * it failed), and PQclear()s it.  A batch refused for an item's fault is
+ * stored again item by item on pq (isolated).
+ */
 static chat_err
-pq_send_batch(void *ctx, chat_send_item *items, size_t n)
+batch_outcome(gw_pq *pq, PGresult *res, chat_send_item *items, size_t n)
 {
-	gw_pq	   *pq = ctx;
-	PGresult   *res;
 	bool		internal;
 
 	reset_items(items, n, CHAT_E_INTERNAL);
-	res = set_batch(pq, items, n);
 	if (res && gw_pq_ok(res) && (size_t) PQntuples(res) >= n)
 	{
 		bool		good = true;
@@ -990,6 +1020,161 @@ pq_send_batch(void *ctx, chat_send_item *items, size_t n)
 		return CHAT_E_INTERNAL;
 	}
 	return CHAT_OK;
+}
+
+static chat_err
+pq_send_batch(void *ctx, chat_send_item *items, size_t n)
+{
+	gw_pq	   *pq = ctx;
+
+	return batch_outcome(pq, set_batch(pq, items, n), items, n);
+}
+
+/* --- the pipelined group commit (core/store.h batch_start/finish) ------- */
+
+/*
+ * pq_batch_start sends the batch on a free batch connection and returns
+ * without waiting; false when every one is busy, or none can send now.
+ */
+static bool
+pq_batch_start(void *ctx, chat_send_item *items, size_t n)
+{
+	gw_pq	   *pq = ctx;
+	gw_pool    *pool = pq->pool;
+	gw_batch_conn *bc = NULL;
+	int			i;
+
+	for (i = 0; i < pool->n_conns; i++)
+		if (!pool->conns[i].busy)
+		{
+			bc = &pool->conns[i];
+			break;
+		}
+	if (bc == NULL)
+		return false;
+	/* the members heard: the request connection keeps that count */
+	if (!batch_params(pq, items, n, bc->params))
+		return false;
+	bc->pq.members_heard = pq->members_heard;	/* for isolated_members */
+	if (!gw_pq_send(&bc->pq, batch_sql, 8, (const char *const *) bc->params))
+	{
+		free_params(bc->params);
+		/* a dead connection is made again by the next call */
+		if (bc->pq.conn &&PQstatus(bc->pq.conn) != CONNECTION_OK)
+			gw_pq_close(&bc->pq);
+		return false;
+	}
+	bc->busy = true;
+	bc->resent = false;
+	bc->started = ++pool->n_started;
+	bc->items = items;
+	bc->n = n;
+	return true;
+}
+
+/*
+ * pq_batch_finish hands back a batch whose outcome is in: the oldest one,
+ * waiting for it, when wait.  When its connection failed meanwhile,
+ * whether it committed is unknown: it is sent once more on a new
+ * connection (without waiting), which is safe, as gw_pq_exec's retry is
+ * (each send carries its idempotency key: what committed comes back as
+ * duplicates).
+ */
+static chat_send_item *
+pq_batch_finish(void *ctx, bool wait)
+{
+	gw_pq	   *pq = ctx;
+	gw_pool    *pool = pq->pool;
+	gw_batch_conn *bc;
+	chat_send_item *items;
+	PGresult   *res;
+	bool		ready;
+
+	gw_pool_read(pool);
+	for (;;)
+	{
+		bc = NULL;
+		res = NULL;
+		for (int i = 0; i < pool->n_conns; i++)
+		{
+			gw_batch_conn *c = &pool->conns[i];
+
+			if (!c->busy)
+				continue;
+			if (wait)
+			{
+				if (bc == NULL || c->started < bc->started)
+					bc = c;
+				continue;
+			}
+			res = gw_pq_take(&c->pq, false, &ready);
+			if (ready)
+			{
+				bc = c;
+				break;
+			}
+		}
+		if (bc == NULL)
+			return NULL;
+		if (wait)
+			res = gw_pq_take(&bc->pq, true, &ready);
+		if ((res == NULL || !gw_pq_ok(res)) && !bc->resent &&
+			(bc->pq.conn == NULL || PQstatus(bc->pq.conn) != CONNECTION_OK))
+		{
+			PQclear(res);
+			res = NULL;
+			gw_pq_close(&bc->pq);
+			bc->resent = true;
+			if (gw_pq_send(&bc->pq, batch_sql, 8, (const char *const *) bc->params))
+				continue;		/* busy again: its outcome comes later */
+		}
+		break;
+	}
+	(void) batch_outcome(&bc->pq, res, bc->items, bc->n);
+	items = bc->items;
+	free_params(bc->params);
+	bc->busy = false;
+	bc->items = NULL;
+	bc->n = 0;
+	return items;
+}
+
+/*
+ * gw_pool_read reads what arrived on every batch connection into libpq's
+ * buffers, so that a socket whose result waits behind an older batch does
+ * not wake the loop again and again; an idle connection that broke is
+ * closed (made again by its next batch).
+ */
+void
+gw_pool_read(gw_pool *pool)
+{
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		gw_batch_conn *bc = &pool->conns[i];
+
+		if (bc->pq.conn == NULL)
+			continue;
+		if (PQconsumeInput(bc->pq.conn) == 0 && !bc->busy)
+			gw_pq_close(&bc->pq);
+		else if (!bc->busy)
+		{
+			PGresult   *stray;
+
+			/* nothing is expected: drop what came (a NOTICE has no result) */
+			while (!PQisBusy(bc->pq.conn) &&
+				   (stray = PQgetResult(bc->pq.conn)) != NULL)
+				PQclear(stray);
+		}
+	}
+}
+
+int
+gw_pool_fd(gw_pool *pool, int i)
+{
+	if (i < 0 || i >= pool->n_conns || pool->conns[i].pq.conn == NULL ||
+		PQstatus(pool->conns[i].pq.conn) != CONNECTION_OK)
+		return -1;
+	return PQsocket(pool->conns[i].pq.conn);
 }
 
 /* --- presence ------------------------------------------------------------- */
@@ -1080,6 +1265,11 @@ gw_store_init(chat_store *store, gw_pq *pq)
 	store->user_channels = pq_user_channels;
 	store->channel_for_user = pq_channel_for_user;
 	store->send_batch = pq_send_batch;
+	if (pq->pool && pq->pool->n_conns > 0)
+	{
+		store->batch_start = pq_batch_start;
+		store->batch_finish = pq_batch_finish;
+	}
 	store->since = pq_since;
 	store->changes = pq_changes;
 	store->history = pq_history;

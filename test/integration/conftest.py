@@ -707,6 +707,42 @@ class Gateway:
             pass
 
 
+def write_private(path, data):
+    """A file only its owner may read (the gateway refuses others)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+def start_gateway(c, name, extra, healthy=True):
+    """A gateway of cluster c (logged in as a role with chat_gateway only)
+    with the lines extra added to its file; the caller stops it."""
+    if not c.sql1("SELECT 1 FROM pg_roles WHERE rolname = 'chat_gw'"):
+        c.sql("CREATE ROLE chat_gw LOGIN IN ROLE chat_gateway")
+    secret = write_private(os.path.join(c.dir, name + "-secret"), c.secret + "\n")
+    g = Gateway(c, name, secret)
+    with open(g.conf, "a") as f:
+        f.write("".join(line + "\n" for line in extra))
+    g.start()
+    if healthy:
+        g.wait_healthy()
+    return g
+
+
+def ws_url(port, token):
+    return "ws://127.0.0.1:%d/ws?token=%s" % (port, token)
+
+
+async def open_at(c, user, url, **kw):
+    ws = await websockets.connect(url, max_queue=None, ping_interval=None,
+                                  open_timeout=10, close_timeout=2, max_size=None, **kw)
+    cl = Client(c, user, ws)
+    cl.ready = await cl.wait_for(lambda f: True, timeout=10)
+    assert cl.ready["type"] == "ready", cl.ready
+    return cl
+
+
 class HAProxy:
     """HAProxy in front of gateways: round robin, health checks on
     /healthz, WebSockets passed through (timeout tunnel)."""

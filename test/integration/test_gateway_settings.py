@@ -36,34 +36,12 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import Client, Gateway, close_all, new_user, wait_until
+from conftest import (Client, close_all, new_user, open_at, start_gateway, wait_until,
+                      write_private, ws_url)
 from selfsigned import localhost_certificate
 
 # ssl.TLSVersion.TLSv1_1 is deprecated: that is the point here
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def write_private(path, data):
-    """A file only its owner may read (the gateway refuses others)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode())
-    return path
-
-
-def start_gateway(c, name, extra, healthy=True):
-    """A gateway of cluster c (logged in as a role with chat_gateway only)
-    with the lines extra added to its file; the caller stops it."""
-    if not c.sql1("SELECT 1 FROM pg_roles WHERE rolname = 'chat_gw'"):
-        c.sql("CREATE ROLE chat_gw LOGIN IN ROLE chat_gateway")
-    secret = write_private(os.path.join(c.dir, name + "-secret"), c.secret + "\n")
-    g = Gateway(c, name, secret)
-    with open(g.conf, "a") as f:
-        f.write("".join(line + "\n" for line in extra))
-    g.start()
-    if healthy:
-        g.wait_healthy()
-    return g
 
 
 def set_line(g, key, value):
@@ -85,25 +63,12 @@ def reload(g, expect_in_log):
     assert g.proc.poll() is None, g.log_tail()
 
 
-async def open_at(c, user, url, **kw):
-    ws = await websockets.connect(url, max_queue=None, ping_interval=None,
-                                  open_timeout=10, close_timeout=2, max_size=None, **kw)
-    cl = Client(c, user, ws)
-    cl.ready = await cl.wait_for(lambda f: True, timeout=10)
-    assert cl.ready["type"] == "ready", cl.ready
-    return cl
-
-
 async def refused_status(url, **kw):
     """The HTTP status of a refused upgrade."""
     with pytest.raises(websockets.InvalidStatusCode) as ei:
         ws = await websockets.connect(url, open_timeout=5, **kw)
         await ws.close()
     return ei.value.status_code
-
-
-def ws_url(port, token):
-    return "ws://127.0.0.1:%d/ws?token=%s" % (port, token)
 
 
 async def exchange(c, a, b, g, text):
