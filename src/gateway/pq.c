@@ -153,22 +153,35 @@ gw_pq_exec(gw_pq *pq, const char *sql, int nparams, const char *const *params)
 	return res;
 }
 
+/*
+ * ready_for connects if needed and finds or prepares sql: name is its
+ * statement's, or "" when it cannot be prepared (a full cache, or an error
+ * that running it will show) and must run unprepared; false when the
+ * connection is not usable.
+ */
+static bool
+ready_for(gw_pq *pq, const char *sql, int nparams, char *name, size_t len)
+{
+	char		err[256];
+
+	if (!gw_pq_connect(pq, err, sizeof(err)))
+		return false;
+	if (kept_name(pq, sql, nparams, name, len) != NULL)
+		return true;
+	name[0] = '\0';
+	return PQstatus(pq->conn) == CONNECTION_OK;
+}
+
 static PGresult *
 exec_once(gw_pq *pq, const char *sql, int nparams, const char *const *params)
 {
 	char		name[16];
-	char		err[256];
 
-	if (!gw_pq_connect(pq, err, sizeof(err)))
+	if (!ready_for(pq, sql, nparams, name, sizeof(name)))
 		return NULL;
-	if (kept_name(pq, sql, nparams, name, sizeof(name)) == NULL)
-	{
-		/* not preparable (full cache, or an error the run will show) */
-		if (PQstatus(pq->conn) != CONNECTION_OK)
-			return NULL;
+	if (name[0] == '\0')
 		return PQexecParams(pq->conn, sql, nparams, NULL, params, NULL, NULL,
 							0);
-	}
 	return PQexecPrepared(pq->conn, name, nparams, params, NULL, NULL, 0);
 }
 
@@ -176,17 +189,12 @@ bool
 gw_pq_send(gw_pq *pq, const char *sql, int nparams, const char *const *params)
 {
 	char		name[16];
-	char		err[256];
 
-	if (!gw_pq_connect(pq, err, sizeof(err)))
+	if (!ready_for(pq, sql, nparams, name, sizeof(name)))
 		return false;
-	if (kept_name(pq, sql, nparams, name, sizeof(name)) == NULL)
-	{
-		if (PQstatus(pq->conn) != CONNECTION_OK)
-			return false;
+	if (name[0] == '\0')
 		return PQsendQueryParams(pq->conn, sql, nparams, NULL, params, NULL,
 								 NULL, 0) == 1;
-	}
 	return PQsendQueryPrepared(pq->conn, name, nparams, params, NULL, NULL,
 							   0) == 1;
 }

@@ -36,19 +36,44 @@ def stored(c, client_id):
     return c.sql1("SELECT count(*) FROM chat.messages WHERE client_id = %s", (client_id,))
 
 
+class Locked:
+    """A gateway (its file's extra lines), clients of users a and b on it,
+    two channels x and y of both, and a transaction holding x's row lock."""
+
+    async def start(self, c, name, extra):
+        self.c = c
+        self.a, self.b = new_user("a"), new_user("b")
+        self.x, self.y = c.group([self.a, self.b]), c.group([self.a, self.b])
+        self.g = start_gateway(c, name, extra)
+        self.lock = c.connect(autocommit=False)
+        self.clients = []
+        try:
+            self.ca = await self.client(self.a)
+            self.cb = await self.client(self.b)
+            with self.lock.cursor() as cur:
+                cur.execute("SELECT 1 FROM chat.channels WHERE id = %s FOR UPDATE", (self.x,))
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def client(self, user):
+        cl = await open_at(self.c, user, ws_url(self.g.port, self.c.token(user)))
+        self.clients.append(cl)
+        return cl
+
+    async def stop(self):
+        self.lock.close()
+        await close_all(*self.clients)
+        self.g.stop()
+
+
 @pytest.mark.parametrize("pool_size", [3, 1])
 async def test_a_locked_channel_holds_up_only_its_own_sends(cluster, pool_size):
     c = cluster
-    a, b = new_user("a"), new_user("b")
-    x, y = c.group([a, b]), c.group([a, b])
-    g = start_gateway(c, "gwpool%d" % pool_size, ["chat.pool_size = %d" % pool_size])
-    lock = c.connect(autocommit=False)
-    ca = cb = None
+    t = await Locked().start(c, "gwpool%d" % pool_size, ["chat.pool_size = %d" % pool_size])
+    ca, cb, x, y, lock = t.ca, t.cb, t.x, t.y, t.lock
     try:
-        ca = await open_at(c, a, ws_url(g.port, c.token(a)))
-        cb = await open_at(c, b, ws_url(g.port, c.token(b)))
-        with lock.cursor() as cur:
-            cur.execute("SELECT 1 FROM chat.channels WHERE id = %s FOR UPDATE", (x,))
         held = str(uuid.uuid4())
         await ca.send({"type": "send", "clientId": held, "channelId": str(x),
                        "content": "held", "ref": "held"})
@@ -85,23 +110,14 @@ async def test_a_locked_channel_holds_up_only_its_own_sends(cluster, pool_size):
                  if f.get("type") == "ack" and f.get("clientId") in (held, other)]
         assert order == ([other, held] if pool_size > 1 else [held, other]), order
     finally:
-        lock.close()
-        await close_all(*(cl for cl in (ca, cb) if cl))
-        g.stop()
+        await t.stop()
 
 
 async def test_a_batch_connection_that_dies_in_flight_loses_nothing(cluster):
     c = cluster
-    a, b = new_user("a"), new_user("b")
-    x = c.group([a, b])
-    g = start_gateway(c, "gwkill", [])
-    lock = c.connect(autocommit=False)
-    ca = cb = None
+    t = await Locked().start(c, "gwkill", [])
+    ca, cb, x, lock, g = t.ca, t.cb, t.x, t.lock, t.g
     try:
-        ca = await open_at(c, a, ws_url(g.port, c.token(a)))
-        cb = await open_at(c, b, ws_url(g.port, c.token(b)))
-        with lock.cursor() as cur:
-            cur.execute("SELECT 1 FROM chat.channels WHERE id = %s FOR UPDATE", (x,))
         cid = str(uuid.uuid4())
         await ca.send({"type": "send", "clientId": cid, "channelId": str(x), "content": "survives"})
         pid = wait_until(lambda: batch_waiting_on_lock(c, "batches"), 10,
@@ -124,6 +140,4 @@ async def test_a_batch_connection_that_dies_in_flight_loses_nothing(cluster):
         assert [f for f in ca.frames if f.get("clientId") == cid] == [ack]
         assert g.proc.poll() is None, g.log_tail()
     finally:
-        lock.close()
-        await close_all(*(cl for cl in (ca, cb) if cl))
-        g.stop()
+        await t.stop()
