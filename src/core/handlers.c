@@ -651,11 +651,12 @@ ack_one(chat_server *srv, pending_send *p, chat_send_item *it)
 /*
  * batch_items makes the store's items of the sends collected this
  * iteration; NULL when out of memory (the sends wait for the next one).
- * The sender ids are copies: a batch in flight outlives its connections'
- * users.
+ * With copy the sender ids are copies (batch_done frees them): a batch in
+ * flight outlives its connections' users.  A batch committed at once
+ * points at the users' ids.
  */
 static chat_send_item *
-batch_items(const pending_send *sends, size_t n)
+batch_items(const pending_send *sends, size_t n, bool copy)
 {
 	chat_send_item *items = calloc(n, sizeof(chat_send_item));
 
@@ -666,8 +667,8 @@ batch_items(const pending_send *sends, size_t n)
 		const chat_cmd *cmd = &sends[i].cmd;
 		chat_conn  *c = sends[i].conn;
 
-		items[i].sender_id = strdup(c->user ? c->user->id : "");
-		if (items[i].sender_id == NULL)
+		items[i].sender_id = c->user ? c->user->id : "";
+		if (copy && (items[i].sender_id = strdup(items[i].sender_id)) == NULL)
 		{
 			for (size_t k = 0; k < i; k++)
 				free((char *) items[k].sender_id);
@@ -686,11 +687,12 @@ batch_items(const pending_send *sends, size_t n)
 
 /*
  * batch_done acks each send of a committed batch and hands its new
- * messages to the hub, then frees the batch (sends and items).
+ * messages to the hub, then frees the batch (sends and items; the sender
+ * ids when copied).
  */
 static void
 batch_done(chat_server *srv, pending_send *sends, chat_send_item *items,
-		   size_t n, int64_t t0)
+		   size_t n, int64_t t0, bool copied)
 {
 	chat_histo_add(&srv->stats.batch, chat_clock_us() - t0);
 
@@ -724,7 +726,8 @@ batch_done(chat_server *srv, pending_send *sends, chat_send_item *items,
 		}
 		chat_message_clear(&items[i].msg);
 		proto_cmd_free(&sends[i].cmd);
-		free((char *) items[i].sender_id);
+		if (copied)
+			free((char *) items[i].sender_id);
 	}
 	free(items);
 }
@@ -750,7 +753,7 @@ finish_inflight(chat_server *srv, chat_send_item *items)
 	srv->n_inflight--;
 	memmove(&srv->inflight[k], &srv->inflight[k + 1],
 			(srv->n_inflight - k) * sizeof(inflight_batch));
-	batch_done(srv, b.sends, b.items, b.n, b.t0);
+	batch_done(srv, b.sends, b.items, b.n, b.t0, true);
 	/* their connections may be freed now (server.c reap) */
 	for (size_t i = 0; i < b.n; i++)
 	{
@@ -827,6 +830,7 @@ batch_commit(chat_server *srv)
 	chat_room **rooms = NULL;
 	size_t		n = srv->n_batch;
 	int64_t		t0;
+	bool		copied;
 	bool		pipelined = srv->store.batch_start && srv->store.batch_finish &&
 	srv->inflight;
 
@@ -841,7 +845,8 @@ batch_commit(chat_server *srv)
 	}
 	if (n == 0)
 		return;
-	if ((items = batch_items(srv->batch, n)) == NULL)
+	copied = pipelined;
+	if ((items = batch_items(srv->batch, n, copied)) == NULL)
 		return;					/* retried next iteration */
 	t0 = chat_clock_us();
 	if (pipelined && (rooms = calloc(n, sizeof(chat_room *))) == NULL)
@@ -894,6 +899,6 @@ batch_commit(chat_server *srv)
 		free(rooms);
 	}
 	srv->store.send_batch(srv->store.ctx, items, n);
-	batch_done(srv, srv->batch, items, n, t0);
+	batch_done(srv, srv->batch, items, n, t0, copied);
 	srv->n_batch = 0;
 }

@@ -1090,7 +1090,10 @@ pq_batch_finish(void *ctx, bool wait)
 	PGresult   *res;
 	bool		ready;
 
-	gw_pool_read(pool);
+	/*
+	 * No gw_pool_read first: gw_pq_take reads each busy connection itself,
+	 * and the loop reads the idle ones when their sockets wake it.
+	 */
 	for (;;)
 	{
 		bc = NULL;

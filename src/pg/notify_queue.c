@@ -69,7 +69,10 @@ static const char *cancel_sql =
 /*
  * Who wants to hear of a message that does not name them: not muted, and
  * not "direct messages only" in a group.  A mention overrides both.  (cm:
- * the member, c: the channel, s: the member's settings, $1: now.)
+ * the member, c: the channel, s: the member's settings, $1: now.)  On
+ * Citus, where these triggers do not run, chat._queue_probe and
+ * chat._queue_rows (chat--1.0--1.1.sql) state this rule and UPSERT_FROM_U's
+ * merge again, with values inlined: change them together.
  */
 #define WANTS_MESSAGES \
 	"((cm.muted_until IS NULL OR cm.muted_until <= $1) " \

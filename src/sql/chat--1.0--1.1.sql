@@ -1697,10 +1697,9 @@ BEGIN
 	mentions := CASE WHEN strpos(content, '@') > 0 THEN chat._mentions(content) ELSE '{}' END;
 	later := t + current_setting('chat.notify_delay')::interval;
 	SELECT string_agg(format('(%L, %L, 1, %s, %s, %L, %L, %L, %L)', u, channel, seq, seq, message_id,
-							 u = ANY (mentions),
-							 CASE WHEN chat._user_online(u) THEN later ELSE t END,
-							 CASE WHEN chat._user_online(u) THEN later ELSE t END), ', ')
-	INTO rows FROM unnest(wanting) AS u;
+							 u = ANY (mentions), d.due, d.due), ', ')
+	INTO rows FROM unnest(wanting) AS u,
+		LATERAL (SELECT CASE WHEN chat._user_online(u) THEN later ELSE t END AS due) AS d;
 	EXECUTE
 		'INSERT INTO chat.notifications AS q '
 		'	(user_id, channel_id, count, first_seq, last_seq, message_id, mention, due_at, visible_at) '
