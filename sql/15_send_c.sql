@@ -150,6 +150,67 @@ SELECT err($$SELECT chat_send((SELECT one FROM c_ch), 'bob', 'the shadow')$$) AS
 RESET search_path;
 DROP SCHEMA evil CASCADE;
 
+--
+-- The seq bump and the sender's read marker are written without their
+-- statements (src/pg/row_update.c) only where the statement would do
+-- nothing more.  What an application adds to the two tables sends
+-- chat_send back to the statements: each addition still does what it does.
+--
+SELECT one FROM c_ch \gset
+CREATE TABLE app_log (tab text, old bigint, new bigint);
+CREATE FUNCTION app_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.app_log
+	VALUES (TG_TABLE_NAME, (to_jsonb(OLD) ->> TG_ARGV[0])::bigint, (to_jsonb(NEW) ->> TG_ARGV[0])::bigint);
+	RETURN NEW;
+END
+$$;
+-- the application's triggers fire, AFTER on one table, BEFORE on the other
+CREATE TRIGGER app_log AFTER UPDATE ON chat.channels
+FOR EACH ROW EXECUTE FUNCTION app_log('last_seq');
+CREATE TRIGGER app_log BEFORE UPDATE ON chat.channel_members
+FOR EACH ROW EXECUTE FUNCTION app_log('last_read_seq');
+SELECT seq - :before AS step FROM chat_send(:'one', 'alice', 'logged');
+SELECT tab, new - :before AS new FROM app_log ORDER BY tab;
+-- and not while they are disabled
+ALTER TABLE chat.channels DISABLE TRIGGER app_log;
+ALTER TABLE chat.channel_members DISABLE TRIGGER app_log;
+SELECT seq - :before AS step FROM chat_send(:'one', 'alice', 'not logged');
+SELECT count(*) AS logged FROM app_log;
+DROP TRIGGER app_log ON chat.channels;
+DROP TRIGGER app_log ON chat.channel_members;
+-- the application's CHECK constraint on the seq holds
+SELECT last_seq AS cap FROM chat.channels WHERE id = :'one' \gset
+ALTER TABLE chat.channels ADD CONSTRAINT app_cap CHECK (id <> :'one' OR last_seq <= :cap + 1);
+SELECT seq - :cap AS step FROM chat_send(:'one', 'alice', 'at the cap');
+SELECT split_part(err($$SELECT chat_send('$$ || :'one' || $$', 'alice', 'past the cap')$$), ' | ', 1) AS past_the_cap;
+ALTER TABLE chat.channels DROP CONSTRAINT app_cap;
+-- an index on the seq: the update cannot be HOT, the index gets the row
+CREATE INDEX app_seq ON chat.channels (last_seq);
+SELECT seq AS indexed FROM chat_send(:'one', 'alice', 'indexed') \gset
+SET enable_seqscan = off;
+SELECT count(*) AS found_by_index FROM chat.channels WHERE last_seq = :indexed AND id = :'one';
+RESET enable_seqscan;
+DROP INDEX chat.app_seq;
+-- a unique one, and row security
+CREATE UNIQUE INDEX app_seq ON chat.channels (id, last_seq);
+ALTER TABLE chat.channel_members ENABLE ROW LEVEL SECURITY;
+SELECT seq - :indexed AS step FROM chat_send(:'one', 'alice', 'unique and secure');
+ALTER TABLE chat.channel_members DISABLE ROW LEVEL SECURITY;
+DROP INDEX chat.app_seq;
+-- a member added and sending in one transaction (the foreign key's check
+-- runs again on a row this transaction inserted)
+BEGIN;
+SELECT chat_add_member(:'one', 'dave');
+SELECT seq - :indexed AS step FROM chat_send(:'one', 'dave', 'hello from dave');
+COMMIT;
+-- every sender's marker is at their last send, and the seqs did not skip
+SELECT user_id, last_read_seq - :before AS read
+FROM chat.channel_members WHERE channel_id = :'one' ORDER BY user_id;
+SELECT last_seq - :before AS seqs_taken FROM chat.channels WHERE id = :'one';
+DROP TABLE app_log;
+DROP FUNCTION app_log();
+
 -- Nothing is left half-written: every channel's seqs are 1..last_seq.
 SELECT c.name, (SELECT array_agg(m.seq ORDER BY m.seq) FROM chat.messages m WHERE m.channel_id = c.id)
 		IS NOT DISTINCT FROM (SELECT array_agg(g) FROM generate_series(1, nullif(c.last_seq, 0)) g) AS gap_free

@@ -43,7 +43,9 @@
 #include "utils/tuplestore.h"
 
 #include "pg/settings.h"
+#include "pg/notify_queue.h"
 #include "pg/spi_plan.h"
+#include "pg/tables.h"
 
 PG_FUNCTION_INFO_V1(chat_queue_notifications);
 PG_FUNCTION_INFO_V1(chat_cancel_notifications);
@@ -223,57 +225,13 @@ check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 	*checked_relid = RelationGetRelid(td->tg_relation);
 }
 
-static AttrNumber
-column(Relation rel, const char *name)
-{
-	int			att = SPI_fnumber(RelationGetDescr(rel), name);
-
-	if (att <= 0)
-		elog(ERROR, "chat.%s has no column \"%s\"",
-			 RelationGetRelationName(rel), name);
-	return (AttrNumber) att;
-}
-
 /*
  * The probes below read an index directly (systable_beginscan serves any
  * table), not through SPI: they run on every chat_send, where a statement
  * costs an executor start-up (for the DELETE, opening all four indexes of
  * chat.notifications) to learn, nearly always, that there is nothing to
- * do.  The statement runs only when the probe finds something.  The
- * relations and indexes are looked up on every call (syscache and relcache
- * hits): a kept OID would go stale after REINDEX CONCURRENTLY or DROP and
- * CREATE EXTENSION, and every send of the backend would fail.
+ * do.  The statement runs only when the probe finds something.
  */
-static Oid
-chat_relation(const char *name)
-{
-	Oid			relid = get_relname_relid(name, get_namespace_oid("chat", false));
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "relation chat.%s does not exist", name);
-	return relid;
-}
-
-/*
- * probe_snapshot is what a statement through SPI would read with: this
- * transaction's changes so far, and under READ COMMITTED a new snapshot.
- */
-static Snapshot
-probe_snapshot(void)
-{
-	CommandCounterIncrement();
-	return RegisterSnapshot(GetTransactionSnapshot());
-}
-
-/* key: column name of rel = value, compared as the index compares it */
-static void
-equal_key(ScanKey key, Relation rel, const char *name, RegProcedure eq, Datum value)
-{
-	AttrNumber	att = column(rel, name);
-
-	ScanKeyInit(key, att, BTEqualStrategyNumber, eq, value);
-	key->sk_collation = TupleDescAttr(RelationGetDescr(rel), att - 1)->attcollation;
-}
 
 /*
  * member_behind tells whether channel has a member other than sender whose
@@ -282,10 +240,10 @@ equal_key(ScanKey key, Relation rel, const char *name, RegProcedure eq, Datum va
 static bool
 member_behind(Datum channel, Datum sender, int64 seq)
 {
-	Relation	rel = table_open(chat_relation("channel_members"), AccessShareLock);
+	Relation	rel = table_open(chat_table("channel_members"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	a_user = column(rel, "user_id");
-	AttrNumber	a_read = column(rel, "last_read_seq");
+	AttrNumber	a_user = chat_column(rel, "user_id");
+	AttrNumber	a_read = chat_column(rel, "last_read_seq");
 	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
 	ScanKeyData key;
 	Snapshot	snap;
@@ -295,8 +253,8 @@ member_behind(Datum channel, Datum sender, int64 seq)
 
 	if (!OidIsValid(pkey))
 		elog(ERROR, "chat.channel_members has no primary key");
-	equal_key(&key, rel, "channel_id", F_UUID_EQ, channel);
-	snap = probe_snapshot();
+	chat_equal_key(&key, rel, "channel_id", F_UUID_EQ, channel);
+	snap = chat_statement_snapshot();
 	scan = systable_beginscan(rel, pkey, true, snap, 1, &key);
 	while (!behind && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
@@ -325,18 +283,18 @@ member_behind(Datum channel, Datum sender, int64 seq)
 static bool
 entries_covered(Datum channel, Datum user, int64 marker)
 {
-	Relation	rel = table_open(chat_relation("notifications"), AccessShareLock);
-	AttrNumber	a_last = column(rel, "last_seq");
+	Relation	rel = table_open(chat_table("notifications"), AccessShareLock);
+	AttrNumber	a_last = chat_column(rel, "last_seq");
 	ScanKeyData key[2];
 	Snapshot	snap;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
 
-	equal_key(&key[0], rel, "channel_id", F_UUID_EQ, channel);
-	equal_key(&key[1], rel, "user_id", F_TEXTEQ, user);
-	snap = probe_snapshot();
-	scan = systable_beginscan(rel, chat_relation("notifications_member_idx"), true, snap, 2, key);
+	chat_equal_key(&key[0], rel, "channel_id", F_UUID_EQ, channel);
+	chat_equal_key(&key[1], rel, "user_id", F_TEXTEQ, user);
+	snap = chat_statement_snapshot();
+	scan = systable_beginscan(rel, chat_table("notifications_member_idx"), true, snap, 2, key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -361,10 +319,10 @@ anyone_behind(TriggerData *td)
 {
 	Tuplestorestate *ts = td->tg_newtable;
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	AttrNumber	a_channel = column(td->tg_relation, "channel_id");
-	AttrNumber	a_sender = column(td->tg_relation, "sender_id");
-	AttrNumber	a_seq = column(td->tg_relation, "seq");
-	AttrNumber	a_deleted = column(td->tg_relation, "deleted_at");
+	AttrNumber	a_channel = chat_column(td->tg_relation, "channel_id");
+	AttrNumber	a_sender = chat_column(td->tg_relation, "sender_id");
+	AttrNumber	a_seq = chat_column(td->tg_relation, "seq");
+	AttrNumber	a_deleted = chat_column(td->tg_relation, "deleted_at");
 	TupleTableSlot *slot;
 	bool		behind = false;
 
@@ -459,10 +417,34 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 }
 
 /*
+ * chat_cancel_covered deletes user's entries of channel that marker now
+ * covers, after the user's read marker of the channel moved forward to
+ * marker: whoever read the channel needs no push about it.  What the
+ * trigger below does, and row_update.c after the read marker it writes.
+ */
+void
+chat_cancel_covered(Datum channel, Datum user, int64 marker)
+{
+	Datum		args[3] = {channel, user, Int64GetDatum(marker)};
+	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
+	int			rc;
+
+	if (!entries_covered(channel, user, marker))
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "chat._cancel_notifications: SPI_connect failed");
+	rc = SPI_execute_plan(chat_keep_plan(&cancel_plan, cancel_sql, 3, types),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "chat._cancel_notifications: the delete failed: %s",
+			 SPI_result_code_string(rc));
+	SPI_finish();
+}
+
+/*
  * chat_cancel_notifications (chat._cancel_notifications, AFTER UPDATE OF
  * last_read_seq FOR EACH ROW on chat.channel_members, when the marker
- * moves forward) deletes the member's entries of the channel that the
- * marker now covers: whoever read the channel needs no push about it.
+ * moves forward): chat_cancel_covered.
  */
 Datum
 chat_cancel_notifications(PG_FUNCTION_ARGS)
@@ -474,9 +456,6 @@ chat_cancel_notifications(PG_FUNCTION_ARGS)
 	bool		isnull[3];
 	Datum		old_read;
 	bool		old_null;
-	char		nulls[3];
-	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
-	int			rc;
 
 	check_trigger(fcinfo, "chat._cancel_notifications", true, "channel_members",
 				  &members_relid);
@@ -486,31 +465,20 @@ chat_cancel_notifications(PG_FUNCTION_ARGS)
 				 errmsg("chat._cancel_notifications must be called on UPDATE")));
 
 	desc = RelationGetDescr(td->tg_relation);
-	a_read = column(td->tg_relation, "last_read_seq");
-	args[0] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "channel_id"), desc, &isnull[0]);
-	args[1] = heap_getattr(td->tg_newtuple, column(td->tg_relation, "user_id"), desc, &isnull[1]);
+	a_read = chat_column(td->tg_relation, "last_read_seq");
+	args[0] = heap_getattr(td->tg_newtuple, chat_column(td->tg_relation, "channel_id"), desc, &isnull[0]);
+	args[1] = heap_getattr(td->tg_newtuple, chat_column(td->tg_relation, "user_id"), desc, &isnull[1]);
 	args[2] = heap_getattr(td->tg_newtuple, a_read, desc, &isnull[2]);
 	old_read = heap_getattr(td->tg_trigtuple, a_read, desc, &old_null);
-	for (int i = 0; i < 3; i++)
-		nulls[i] = isnull[i] ? 'n' : ' ';
 
 	/*
 	 * Only a marker that moved forward cancels (the trigger has no WHEN
-	 * clause: PostgreSQL would parse it again for every statement).
+	 * clause: PostgreSQL would parse it again for every statement).  The key
+	 * columns are NOT NULL; a NULL one matches no entry.
 	 */
 	if (isnull[2] || (!old_null && DatumGetInt64(args[2]) <= DatumGetInt64(old_read)))
 		return PointerGetDatum(NULL);
-	if (!isnull[0] && !isnull[1] &&
-		!entries_covered(args[0], args[1], DatumGetInt64(args[2])))
-		return PointerGetDatum(NULL);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "chat._cancel_notifications: SPI_connect failed");
-	rc = SPI_execute_plan(chat_keep_plan(&cancel_plan, cancel_sql, 3, types),
-						  args, nulls, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "chat._cancel_notifications: the delete failed: %s",
-			 SPI_result_code_string(rc));
-	SPI_finish();
+	if (!isnull[0] && !isnull[1])
+		chat_cancel_covered(args[0], args[1], DatumGetInt64(args[2]));
 	return PointerGetDatum(NULL);
 }

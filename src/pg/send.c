@@ -21,6 +21,10 @@
  *	  chat_send keeps its "SET search_path = pg_catalog, pg_temp" clause:
  *	  every statement here runs under that path, whatever the caller's.
  *
+ *	  The seq bump and the sender's read marker, one bigint of one row each,
+ *	  are written without their statements when that is exactly what the
+ *	  statement would do (row_update.c); otherwise the statement runs.
+ *
  *	  chat._send stays as it is (the worker's per-item fallback calls it);
  *	  sql/15_send_c.sql holds the two to the same errors and rows.
  */
@@ -39,6 +43,7 @@
 #include "core/message.h"
 #include "pg/citus.h"
 #include "pg/events.h"
+#include "pg/row_update.h"
 #include "pg/settings.h"
 #include "pg/spi_plan.h"
 
@@ -403,6 +408,8 @@ chat_send(PG_FUNCTION_ARGS)
 	Datum		wanting = (Datum) 0;	/* on Citus: see chat._queue_probe */
 	bool		wanting_null = true;
 	bool		covered = false;
+	int64		seq = 0;
+	row_outcome bumped;
 
 	check_arguments(fcinfo);
 	sender = PG_GETARG_DATUM(1);
@@ -421,13 +428,20 @@ chat_send(PG_FUNCTION_ARGS)
 		run(ST_CHECK_ATTACHMENTS, args, nulls, SPI_OK_SELECT);
 	}
 
-	args[0] = channel;
-	run(ST_BUMP_SEQ, args, nulls, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed == 0)
+	bumped = distributed ? ROW_FALLBACK : chat_bump_seq(channel, &seq);
+	if (bumped == ROW_FALLBACK)
+	{
+		args[0] = channel;
+		run(ST_BUMP_SEQ, args, nulls, SPI_OK_UPDATE_RETURNING);
+		bumped = SPI_processed == 0 ? ROW_ABSENT : ROW_UPDATED;
+		if (bumped == ROW_UPDATED)
+			seq = DatumGetInt64(first_column(&isnull));
+	}
+	if (bumped == ROW_ABSENT)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("channel %s does not exist", uuid_text(channel))));
-	next_seq = first_column(&isnull);
+	next_seq = Int64GetDatum(seq);
 
 	args[0] = channel;
 	args[1] = sender;
@@ -544,7 +558,10 @@ chat_send(PG_FUNCTION_ARGS)
 	args[1] = sender;
 	args[2] = next_seq;
 	if (!distributed)
-		run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	{
+		if (chat_mark_sent(channel, sender, seq) == ROW_FALLBACK)
+			run(ST_MARK_READ, args, nulls, SPI_OK_UPDATE);
+	}
 	else
 	{
 		bool		marked;
