@@ -204,6 +204,11 @@ BEGIN;
 SELECT chat_add_member(:'one', 'dave');
 SELECT seq - :indexed AS step FROM chat_send(:'one', 'dave', 'hello from dave');
 COMMIT;
+-- under REPEATABLE READ, a send sees the sends before it in its transaction
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT seq - :indexed AS step FROM chat_send(:'one', 'bob', 'rr one');
+SELECT seq - :indexed AS step FROM chat_send(:'one', 'bob', 'rr two');
+COMMIT;
 -- every sender's marker is at their last send, and the seqs did not skip
 SELECT user_id, last_read_seq - :before AS read
 FROM chat.channel_members WHERE channel_id = :'one' ORDER BY user_id;

@@ -261,6 +261,7 @@ update_row(const row_table *t, Datum *keys, int nkeys,
 	AttrNumber	att = chat_column(rel, t->column);
 	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
 	ScanKeyData key[2];
+	Snapshot	snap;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	HeapTuple	newtup = NULL;
@@ -298,11 +299,8 @@ update_row(const row_table *t, Datum *keys, int nkeys,
 		key[i].sk_collation = idx->rd_indcollation[i];
 	}
 
-	/* the statement's snapshot: this transaction's changes so far */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
-	scan = systable_beginscan(rel, pkey, true, GetActiveSnapshot(), nkeys, key);
+	snap = chat_statement_snapshot();
+	scan = systable_beginscan(rel, pkey, true, snap, nkeys, key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
@@ -341,7 +339,7 @@ update_row(const row_table *t, Datum *keys, int nkeys,
 			outcome = ROW_FALLBACK; /* nothing written: the statement decides */
 		heap_freetuple(newtup);
 	}
-	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 	return outcome;

@@ -52,11 +52,20 @@ chat_equal_key(ScanKey key, Relation rel, const char *name, RegProcedure eq, Dat
 /*
  * chat_statement_snapshot is what a statement through SPI would read with:
  * this transaction's changes so far, and under READ COMMITTED a new
- * snapshot.  The caller unregisters it.
+ * snapshot.  Under REPEATABLE READ the transaction's snapshot is reused,
+ * and it is a copy of it that sees the changes made since it was taken,
+ * as SPI's statements do (UpdateActiveSnapshotCommandId).  The caller
+ * unregisters it.
  */
 Snapshot
 chat_statement_snapshot(void)
 {
+	Snapshot	snap;
+
 	CommandCounterIncrement();
-	return RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snap = RegisterSnapshot(GetActiveSnapshot());
+	PopActiveSnapshot();
+	return snap;
 }
