@@ -185,6 +185,16 @@ ALTER TABLE chat.channels ADD CONSTRAINT app_cap CHECK (id <> :'one' OR last_seq
 SELECT seq - :cap AS step FROM chat_send(:'one', 'alice', 'at the cap');
 SELECT split_part(err($$SELECT chat_send('$$ || :'one' || $$', 'alice', 'past the cap')$$), ' | ', 1) AS past_the_cap;
 ALTER TABLE chat.channels DROP CONSTRAINT app_cap;
+-- one added NOT VALID that the row breaks, on another column: the update
+-- is refused as the statement refuses it
+ALTER TABLE chat.channels ADD CONSTRAINT app_name CHECK (name <> 'c-one') NOT VALID;
+SELECT split_part(err($$SELECT chat_send('$$ || :'one' || $$', 'alice', 'renamed?')$$), ' | ', 1) AS not_valid;
+ALTER TABLE chat.channels DROP CONSTRAINT app_name;
+-- a lower bound of the seq, and a check of another column, hold
+ALTER TABLE chat.channels ADD CONSTRAINT app_floor CHECK (last_seq >= -1),
+	ADD CONSTRAINT app_name CHECK (length(name) < 1000);
+SELECT seq - :cap AS step FROM chat_send(:'one', 'alice', 'bounded');
+ALTER TABLE chat.channels DROP CONSTRAINT app_floor, DROP CONSTRAINT app_name;
 -- an index on the seq: the update cannot be HOT, the index gets the row
 CREATE INDEX app_seq ON chat.channels (last_seq);
 SELECT seq AS indexed FROM chat_send(:'one', 'alice', 'indexed') \gset

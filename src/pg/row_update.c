@@ -18,8 +18,11 @@
  *	  - the only triggers that fire on UPDATE are foreign-key triggers, for
  *		which the update changes no key (the column is in no unique index
  *		and no foreign key), and the extension's own, which are run here;
- *	  - every CHECK constraint is the extension's own, and the new value
- *		satisfies the one on the column (it is not negative);
+ *	  - every CHECK constraint is validated and holds for the new row: one
+ *		that does not read the column held for the old row, whose other
+ *		columns stay; one that does must be a lower bound of the column
+ *		(column >= constant, or >), which a value that grows keeps
+ *		(PostgreSQL, too, takes a CHECK condition to be immutable);
  *	  - the row is plainly there to update: heap_update does not wait, and
  *		a row that is locked, or was updated or deleted since the snapshot,
  *		or was changed earlier in this command, is left alone.
@@ -45,6 +48,8 @@
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "nodes/bitmapset.h"
+#include "nodes/primnodes.h"
+#include "utils/memutils.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -68,21 +73,11 @@ typedef struct known_trigger
 typedef struct row_table
 {
 	const char *relname;
-	const char *column;			/* the bigint column updated */
-	const char *const *checks;	/* the extension's CHECK constraints */
+	const char *column;			/* the bigint column updated: it only grows */
 	const known_trigger *triggers;
 } row_table;
 
-static const char *const channels_checks[] = {
-	"channels_direct_pair_check", "channels_last_change_check",
-	"channels_last_seq_check", "channels_type_check", NULL
-};
 static const known_trigger channels_triggers[] = {{NULL, NULL, false}};
-
-static const char *const members_checks[] = {
-	"channel_members_last_read_seq_check", "channel_members_role_check",
-	"channel_members_user_id_check", NULL
-};
 
 /*
  * channel_members_hint_update fires only when the key or the role changes
@@ -95,10 +90,10 @@ static const known_trigger members_triggers[] = {
 };
 
 static const row_table channels_table = {
-	"channels", "last_seq", channels_checks, channels_triggers
+	"channels", "last_seq", channels_triggers
 };
 static const row_table members_table = {
-	"channel_members", "last_read_seq", members_checks, members_triggers
+	"channel_members", "last_read_seq", members_triggers
 };
 
 /* fires tells whether trigger t fires under session_replication_role */
@@ -112,13 +107,73 @@ fires(const Trigger *t)
 	return t->tgenabled != TRIGGER_FIRES_ON_REPLICA;
 }
 
+/*
+ * reads_column tells whether a CHECK constraint's stored expression reads
+ * column att (or the whole row), from its text: no parse on every send.
+ */
 static bool
-named(const char *const *names, const char *name)
+reads_column(const char *ccbin, AttrNumber att)
 {
-	for (; *names; names++)
-		if (strcmp(*names, name) == 0)
-			return true;
-	return false;
+	char		var[32];
+
+	snprintf(var, sizeof(var), ":varattno %d ", att);
+	return strstr(ccbin, var) != NULL || strstr(ccbin, ":varattno 0 ") != NULL;
+}
+
+/*
+ * lower_bound tells whether a CHECK expression is "column att >= constant"
+ * or "column att > constant" for a bigint column: true of a value that
+ * grows from one for which it was true.  The verdicts are kept per
+ * expression text, so each is parsed once per backend.
+ */
+#define VERDICTS 16
+static struct
+{
+	char	   *ccbin;
+	AttrNumber	att;
+	bool		bound;
+}			verdicts[VERDICTS];
+
+static bool
+lower_bound(const char *ccbin, AttrNumber att)
+{
+	Node	   *expr;
+	OpExpr	   *op;
+	bool		bound = false;
+	int			i;
+
+	for (i = 0; i < VERDICTS && verdicts[i].ccbin; i++)
+		if (verdicts[i].att == att && strcmp(verdicts[i].ccbin, ccbin) == 0)
+			return verdicts[i].bound;
+	expr = stringToNode(ccbin);
+	op = IsA(expr, OpExpr) ? (OpExpr *) expr : NULL;
+	if (op && list_length(op->args) == 2 &&
+		IsA(linitial(op->args), Var) && IsA(lsecond(op->args), Const) &&
+		((Var *) linitial(op->args))->varattno == att &&
+		((Var *) linitial(op->args))->varlevelsup == 0 &&
+		!((Const *) lsecond(op->args))->constisnull)
+	{
+		switch (op->opfuncid)
+		{
+			case F_INT8GE:
+			case F_INT8GT:
+			case F_INT84GE:
+			case F_INT84GT:
+			case F_INT82GE:
+			case F_INT82GT:
+				bound = true;
+				break;
+			default:
+				break;
+		}
+	}
+	if (i < VERDICTS)
+	{
+		verdicts[i].ccbin = MemoryContextStrdup(TopMemoryContext, ccbin);
+		verdicts[i].att = att;
+		verdicts[i].bound = bound;
+	}
+	return bound;
 }
 
 static bool
@@ -159,8 +214,13 @@ updatable(Relation rel, const row_table *t, AttrNumber att, bool *fk_side, bool 
 	if (constr && constr->has_generated_stored)
 		return false;
 	for (int i = 0; constr && i < constr->num_check; i++)
-		if (!named(t->checks, constr->check[i].ccname))
+	{
+		const ConstrCheck *c = &constr->check[i];
+
+		if (!c->ccvalid ||
+			(reads_column(c->ccbin, att) && !lower_bound(c->ccbin, att)))
 			return false;
+	}
 
 	/* no key changes: the column is in no unique index, no foreign key */
 	keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
