@@ -4,18 +4,19 @@
  *	  (chat.notifications, chat--1.0--1.1.sql) in step with the tables:
  *	  chat._queue_notifications on every INSERT statement into
  *	  chat.messages, and chat._cancel_notifications on every read marker
- *	  that moves forward.  Both run on every chat_send (a send marks its
- *	  sender read), so they are C with plans kept per backend.
+ *	  that moves forward.  Both run on every chat_send and every batch of
+ *	  the worker (a send marks its sender read), so they are C, read the
+ *	  indexes directly, and run a statement only when there is something
+ *	  to write.
  *
- *	  In PL/pgSQL they cost a fifth of chat_send (perf, one client): the
- *	  queue's statement was planned-and-started (an upsert over a four-way
- *	  join) even when no other member had anything to be told.  Here the
- *	  queue trigger first looks, for a statement of a few rows, whether any
- *	  row's channel has another member whose marker is behind it: one index
- *	  probe per row.  Only then does it run the upsert; for a long
- *	  statement, one that meets the members once per channel and sender,
- *	  not once per message (below).  What is queued is checked by
- *	  sql/16_notifications.sql.
+ *	  An open entry stands for the messages from its first_seq on; the
+ *	  claim counts them (chat.notification_queue).  So a message writes an
+ *	  entry only for a member who has none: in a busy channel whose members
+ *	  do not read, the first message after each claim.  Upserting every
+ *	  waiting member's entry for every message was a fifth of the worker's
+ *	  time in fan-out to groups of 50 (docs/performance.md).  What is
+ *	  queued is checked by sql/16_notifications.sql, and the sends in
+ *	  flight by test/isolation/specs/notify_inflight.spec.
  */
 #include "postgres.h"
 
@@ -31,9 +32,11 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -41,21 +44,24 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/uuid.h"
 
 #include "pg/settings.h"
+#include "pg/shmem.h"
 #include "pg/notify_queue.h"
 #include "pg/spi_plan.h"
 #include "pg/tables.h"
 
 PG_FUNCTION_INFO_V1(chat_queue_notifications);
 PG_FUNCTION_INFO_V1(chat_cancel_notifications);
+PG_FUNCTION_INFO_V1(chat__channel_newest);
 
 /*
- * Statements of up to this many rows are probed row by row before the
- * upsert, and run queue_sql; a longer one (a worker's batch) goes at once
- * to queue_grouped_sql, which meets the members per channel and sender.
+ * Statements of up to this many rows run queue_sql (each message meets
+ * the members); a longer one (a worker's batch) runs queue_grouped_sql,
+ * which meets them per channel and sender.
  */
-#define PROBE_MAX_ROWS 8
+#define GROUP_MIN_ROWS 9
 
 /*
  * The cancel runs under the caller's search_path (no SET clause, which
@@ -66,7 +72,8 @@ static const char *cancel_sql =
 "DELETE FROM chat.notifications AS q "
 "WHERE q.channel_id OPERATOR(pg_catalog.=) $1 "
 "  AND q.user_id OPERATOR(pg_catalog.=) $2 "
-"  AND q.last_seq OPERATOR(pg_catalog.<=) $3";
+"  AND q.last_seq OPERATOR(pg_catalog.<=) $3 "
+"  AND (q.claims OPERATOR(pg_catalog.>) 0 OR $4)";
 
 /*
  * Who wants to hear of a message that does not name them: not muted, and
@@ -74,11 +81,20 @@ static const char *cancel_sql =
  * the member, c: the channel, s: the member's settings, $1: now.)  On
  * Citus, where these triggers do not run, chat._queue_probe and
  * chat._queue_rows (chat--1.0--1.1.sql) state this rule and UPSERT_FROM_U's
- * merge again, with values inlined: change them together.
+ * merge again, with values inlined; chat.notification_queue counts an
+ * entry's messages by it when it is claimed: change them together.
  */
 #define WANTS_MESSAGES \
 	"((cm.muted_until IS NULL OR cm.muted_until <= $1) " \
 	" AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false)))"
+
+/*
+ * The pairs the trigger found may need an entry ($3 channels, $4 users,
+ * parallel; NULL: every pair).  Hashed once per statement.
+ */
+#define INCLUDED \
+	"($3::uuid[] IS NULL OR (cm.channel_id, cm.user_id) IN " \
+	" (SELECT k.c, k.u FROM unnest($3::uuid[], $4::text[]) AS k(c, u)))"
 
 /*
  * The messages x members rows of the upsert, one message at a time: every
@@ -97,7 +113,7 @@ static const char *cancel_sql =
 	"  ON cm.channel_id = n.channel_id AND cm.user_id <> n.sender_id " \
 	"LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id " \
 	"WHERE n.deleted_at IS NULL " filter \
-	"  AND cm.last_read_seq < n.seq " \
+	"  AND cm.last_read_seq < n.seq AND " INCLUDED " " \
 	"  AND (cm.user_id = ANY (x.mentions) OR " WANTS_MESSAGES ") "
 
 /*
@@ -172,7 +188,7 @@ static const char *queue_grouped_sql =
 "	JOIN chat.channel_members AS cm "
 "	  ON cm.channel_id = g.channel_id AND cm.user_id <> ALL (sd.ids) "
 "	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
-"	WHERE cm.last_read_seq < g.last_seq AND " WANTS_MESSAGES " "
+"	WHERE cm.last_read_seq < g.last_seq AND " INCLUDED " AND " WANTS_MESSAGES " "
 "	UNION ALL "
 "	SELECT cm.user_id, n.channel_id, 1, n.seq, n.seq, n.id, false "
 "	FROM new_messages AS n JOIN sd ON sd.channel_id = n.channel_id "
@@ -182,7 +198,8 @@ static const char *queue_grouped_sql =
 "	  ON cm.channel_id = n.channel_id AND cm.user_id = o.user_id "
 "	LEFT JOIN chat.notify_settings AS s ON s.user_id = cm.user_id "
 "	WHERE n.deleted_at IS NULL AND strpos(n.content, '@') = 0 "
-"	  AND o.user_id <> n.sender_id AND cm.last_read_seq < n.seq AND " WANTS_MESSAGES " "
+"	  AND o.user_id <> n.sender_id AND cm.last_read_seq < n.seq AND " INCLUDED " "
+"	  AND " WANTS_MESSAGES " "
 "	UNION ALL "
 ROWS_PER_MESSAGE("AND strpos(n.content, '@') > 0")
 ") "
@@ -226,108 +243,86 @@ check_trigger(FunctionCallInfo fcinfo, const char *name, bool for_row,
 }
 
 /*
- * The probes below read an index directly (systable_beginscan serves any
- * table), not through SPI: they run on every chat_send, where a statement
- * costs an executor start-up (for the DELETE, opening all four indexes of
- * chat.notifications) to learn, nearly always, that there is nothing to
- * do.  The statement runs only when the probe finds something.
+ * The trigger decides in C, reading the indexes directly (systable scans
+ * serve any table), which (member, channel) pairs the statement below must
+ * look at, and runs it only for those.  On every send nearly all of them
+ * need nothing: a member who has read the channel has nothing to be told,
+ * and a member whose open entry is already there needs no write at all,
+ * because an open entry holds only where its messages begin; what it
+ * counts is read from chat.messages when it is claimed
+ * (chat._notification_tally).  Updating each waiting member's entry for
+ * every message was a fifth of the worker's time in fan-out to groups of
+ * 50 whose members do not read (docs/performance.md).
  */
 
-/*
- * member_behind tells whether channel has a member other than sender whose
- * read marker is below seq (chat.channel_members, by its primary key).
- */
-static bool
-member_behind(Datum channel, Datum sender, int64 seq)
+/* What the statement brought to one channel (key: the channel id). */
+typedef struct ChannelNews
 {
-	Relation	rel = table_open(chat_table("channel_members"), AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	AttrNumber	a_user = chat_column(rel, "user_id");
-	AttrNumber	a_read = chat_column(rel, "last_read_seq");
-	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
-	ScanKeyData key;
-	Snapshot	snap;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		behind = false;
+	pg_uuid_t	channel;
+	int64		max_seq;		/* of its messages that are not deleted */
+	bool		has_at;			/* one of them may mention somebody */
+} ChannelNews;
 
-	if (!OidIsValid(pkey))
-		elog(ERROR, "chat.channel_members has no primary key");
-	chat_equal_key(&key, rel, "channel_id", F_UUID_EQ, channel);
-	snap = chat_statement_snapshot();
-	scan = systable_beginscan(rel, pkey, true, snap, 1, &key);
-	while (!behind && HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		null_user;
-		bool		null_read;
-		Datum		user = heap_getattr(tup, a_user, desc, &null_user);
-		Datum		read = heap_getattr(tup, a_read, desc, &null_read);
+/* A member who may have to be queued, and whether they still are. */
+typedef struct Candidate
+{
+	char	   *user;
+	int			len;
+	bool		queue;
+	bool		check_online;	/* the open entry is due later than now */
+} Candidate;
 
-		if (null_user || null_read)
-			continue;
-		behind = DatumGetInt64(read) < seq &&
-			!DatumGetBool(DirectFunctionCall2Coll(texteq,
-												  TupleDescAttr(desc, a_user - 1)->attcollation,
-												  user, sender));
-	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return behind;
+/* the pairs to queue, in two parallel lists of Datums */
+typedef struct Pairs
+{
+	List	   *channels;
+	List	   *users;
+	bool		skipped;		/* some member behind needed nothing */
+} Pairs;
+
+static pg_uuid_t *
+pg_uuid_copy(const pg_uuid_t * u)
+{
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+	memcpy(copy, u, sizeof(pg_uuid_t));
+	return copy;
+}
+
+static int
+candidate_cmp(const void *a, const void *b)
+{
+	const Candidate *x = a;
+	const Candidate *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->user, y->user, x->len);
 }
 
 /*
- * entries_covered tells whether user has an entry of channel whose newest
- * message is at or below marker: one that the cancel deletes.
+ * statement_news groups the transition table's messages by channel.
+ * Returns NULL when a row is not ours to judge (a NULL key column): then
+ * every pair goes to the statement.
  */
-static bool
-entries_covered(Datum channel, Datum user, int64 marker)
-{
-	Relation	rel = table_open(chat_table("notifications"), AccessShareLock);
-	AttrNumber	a_last = chat_column(rel, "last_seq");
-	ScanKeyData key[2];
-	Snapshot	snap;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
-
-	chat_equal_key(&key[0], rel, "channel_id", F_UUID_EQ, channel);
-	chat_equal_key(&key[1], rel, "user_id", F_TEXTEQ, user);
-	snap = chat_statement_snapshot();
-	scan = systable_beginscan(rel, chat_table("notifications_member_idx"), true, snap, 2, key);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		last = heap_getattr(tup, a_last, RelationGetDescr(rel), &isnull);
-
-		found = !isnull && DatumGetInt64(last) <= marker;
-	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
-/*
- * anyone_behind tells whether some row of the statement's new messages
- * has a channel with another member whose read marker is behind it: only
- * then can the upsert queue anything.  Statements of more than
- * PROBE_MAX_ROWS rows answer true without looking.
- */
-static bool
-anyone_behind(TriggerData *td)
+static HTAB *
+statement_news(TriggerData *td, bool *judged)
 {
 	Tuplestorestate *ts = td->tg_newtable;
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	AttrNumber	a_channel = chat_column(td->tg_relation, "channel_id");
-	AttrNumber	a_sender = chat_column(td->tg_relation, "sender_id");
 	AttrNumber	a_seq = chat_column(td->tg_relation, "seq");
 	AttrNumber	a_deleted = chat_column(td->tg_relation, "deleted_at");
+	AttrNumber	a_content = chat_column(td->tg_relation, "content");
 	TupleTableSlot *slot;
-	bool		behind = false;
+	HASHCTL		ctl;
+	HTAB	   *news;
 
-	if (ts == NULL || tuplestore_tuple_count(ts) > PROBE_MAX_ROWS)
-		return true;
+	*judged = true;
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(ChannelNews);
+	ctl.hcxt = CurrentMemoryContext;
+	news = hash_create("chat queue news", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	/*
 	 * Read pointer 0 is ours to move: the executor's scans of a transition
@@ -335,28 +330,341 @@ anyone_behind(TriggerData *td)
 	 */
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	tuplestore_rescan(ts);
-	while (!behind && tuplestore_gettupleslot(ts, true, false, slot))
+	while (*judged && tuplestore_gettupleslot(ts, true, false, slot))
 	{
-		Datum		args[3];
-		bool		isnull[3];
-		bool		deleted_null;
+		bool		null_channel;
+		bool		null_seq;
+		bool		null_deleted;
+		bool		null_content;
+		Datum		channel = slot_getattr(slot, a_channel, &null_channel);
+		Datum		seq = slot_getattr(slot, a_seq, &null_seq);
+		Datum		content;
+		ChannelNews *n;
+		bool		found;
 
-		args[0] = slot_getattr(slot, a_channel, &isnull[0]);
-		args[1] = slot_getattr(slot, a_sender, &isnull[1]);
-		args[2] = slot_getattr(slot, a_seq, &isnull[2]);
-		(void) slot_getattr(slot, a_deleted, &deleted_null);
-		if (!deleted_null)
+		(void) slot_getattr(slot, a_deleted, &null_deleted);
+		if (!null_deleted)
 			continue;			/* a deleted message notifies nobody */
-		if (isnull[0] || isnull[1] || isnull[2])
+		content = slot_getattr(slot, a_content, &null_content);
+		if (null_channel || null_seq || null_content)
 		{
-			behind = true;		/* not ours to judge: let the upsert */
+			*judged = false;
 			break;
 		}
-		behind = member_behind(args[0], args[1], DatumGetInt64(args[2]));
+		n = hash_search(news, DatumGetUUIDP(channel), HASH_ENTER, &found);
+		if (!found)
+		{
+			n->max_seq = PG_INT64_MIN;
+			n->has_at = false;
+		}
+		n->max_seq = Max(n->max_seq, DatumGetInt64(seq));
+		if (!n->has_at)
+		{
+			text	   *t = DatumGetTextPP(content);
+
+			n->has_at = memchr(VARDATA_ANY(t), '@', VARSIZE_ANY_EXHDR(t)) != NULL;
+		}
 	}
 	tuplestore_rescan(ts);
 	ExecDropSingleTupleTableSlot(slot);
-	return behind;
+	return news;
+}
+
+/*
+ * members_behind returns, sorted, the members of the channel whose read
+ * marker is below its newest new message and who may want to hear of it:
+ * not muted now, unless the statement may mention them.  Whether they want
+ * it in the end (direct-only, mentions) the statement decides.
+ */
+static Candidate *
+members_behind(ChannelNews *n, Snapshot snap, TimestampTz now, int *count)
+{
+	Relation	rel = table_open(chat_table("channel_members"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	a_user = chat_column(rel, "user_id");
+	AttrNumber	a_read = chat_column(rel, "last_read_seq");
+	AttrNumber	a_muted = chat_column(rel, "muted_until");
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int			cap = 16;
+	Candidate  *out = palloc(sizeof(Candidate) * cap);
+
+	*count = 0;
+	if (!OidIsValid(pkey))
+		elog(ERROR, "chat.channel_members has no primary key");
+	chat_equal_key(&key, rel, "channel_id", F_UUID_EQ, UUIDPGetDatum(&n->channel));
+	scan = systable_beginscan(rel, pkey, true, snap, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		null_user;
+		bool		null_read;
+		bool		null_muted;
+		Datum		user = heap_getattr(tup, a_user, desc, &null_user);
+		Datum		read = heap_getattr(tup, a_read, desc, &null_read);
+		Datum		muted = heap_getattr(tup, a_muted, desc, &null_muted);
+		text	   *t;
+
+		if (null_user)
+			continue;
+		if (!null_read && DatumGetInt64(read) >= n->max_seq)
+			continue;
+		if (!n->has_at && !null_muted && DatumGetTimestampTz(muted) > now)
+			continue;
+		if (*count == cap)
+		{
+			cap *= 2;
+			out = repalloc(out, sizeof(Candidate) * cap);
+		}
+		t = DatumGetTextPP(user);
+		out[*count].len = VARSIZE_ANY_EXHDR(t);
+		out[*count].user = pnstrdup(VARDATA_ANY(t), out[*count].len);
+		out[*count].queue = true;
+		out[*count].check_online = false;
+		(*count)++;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (*count > 1)
+		qsort(out, *count, sizeof(Candidate), candidate_cmp);
+	return out;
+}
+
+/*
+ * drop_settled clears queue for the candidates that have an open entry of
+ * the channel that nothing is changing, due no later than a new one would
+ * be.  It reads with a dirty snapshot, as a unique check does: an entry
+ * that another transaction is claiming, cancelling or inserting right now
+ * does not count, and those candidates go to the statement, whose upsert
+ * waits for that transaction.  An entry that was open when looked at and
+ * is claimed afterwards is the claim's business: it sees this send still
+ * in flight and opens a new entry for it (chat_notifications_claim).
+ */
+static void
+drop_settled(ChannelNews *n, Candidate *cands, int count, TimestampTz now)
+{
+	Relation	rel = table_open(chat_table("notifications"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	a_user = chat_column(rel, "user_id");
+	AttrNumber	a_claims = chat_column(rel, "claims");
+	AttrNumber	a_due = chat_column(rel, "due_at");
+	ScanKeyData key;
+	SnapshotData dirty;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	const char **later = NULL;
+	int			n_later = 0;
+
+	InitDirtySnapshot(dirty);
+	chat_equal_key(&key, rel, "channel_id", F_UUID_EQ, UUIDPGetDatum(&n->channel));
+	scan = systable_beginscan(rel, chat_table("notifications_member_idx"), true,
+							  &dirty, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		settled = !TransactionIdIsValid(dirty.xmin) &&
+		!TransactionIdIsValid(dirty.xmax);
+		bool		isnull[3];
+		Datum		user = heap_getattr(tup, a_user, desc, &isnull[0]);
+		Datum		claims = heap_getattr(tup, a_claims, desc, &isnull[1]);
+		Datum		due = heap_getattr(tup, a_due, desc, &isnull[2]);
+		text	   *t;
+		Candidate	probe;
+		Candidate  *c;
+
+		if (!settled || isnull[0] || isnull[1] || isnull[2] || DatumGetInt32(claims) != 0)
+			continue;
+		t = DatumGetTextPP(user);
+		probe.user = VARDATA_ANY(t);
+		probe.len = VARSIZE_ANY_EXHDR(t);
+		c = bsearch(&probe, cands, count, sizeof(Candidate), candidate_cmp);
+		if (c == NULL || !c->queue)
+			continue;
+		c->queue = false;
+		/* due later (the user was online): sooner if they are gone now */
+		if (DatumGetTimestampTz(due) > now)
+			c->check_online = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	for (int i = 0; i < count; i++)
+		if (cands[i].check_online)
+		{
+			if (later == NULL)
+				later = palloc(sizeof(char *) * count);
+			later[n_later++] = cands[i].user;
+		}
+	if (n_later > 0)
+	{
+		bool	   *online = palloc(sizeof(bool) * n_later);
+		int			j = 0;
+
+		chat_presence_filter(later, n_later, online);
+		for (int i = 0; i < count; i++)
+			if (cands[i].check_online && !online[j++])
+				cands[i].queue = true;
+	}
+}
+
+/*
+ * pairs_to_queue collects, over the statement's channels, the members
+ * that the statement must look at.
+ */
+static void
+pairs_to_queue(HTAB *news, TimestampTz now, Pairs *pairs)
+{
+	HASH_SEQ_STATUS it;
+	ChannelNews *n;
+	Snapshot	snap = chat_statement_snapshot();
+
+	hash_seq_init(&it, news);
+	while ((n = hash_seq_search(&it)) != NULL)
+	{
+		int			count;
+		Candidate  *cands = members_behind(n, snap, now, &count);
+
+		if (count == 0)
+			continue;
+		drop_settled(n, cands, count, now);
+		for (int i = 0; i < count; i++)
+		{
+			if (!cands[i].queue)
+			{
+				pairs->skipped = true;
+				continue;
+			}
+			/* copied: the hash table goes before the arrays are made */
+			pairs->channels = lappend(pairs->channels,
+									  pg_uuid_copy(&n->channel));
+			pairs->users = lappend(pairs->users,
+								   cstring_to_text_with_len(cands[i].user, cands[i].len));
+		}
+	}
+	UnregisterSnapshot(snap);
+}
+
+static Datum
+datum_array(List * values, Oid type, int16 len, bool byval, char align)
+{
+	int			n = list_length(values);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, values)
+		elems[i++] = PointerGetDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, type, len, byval, align));
+}
+
+/*
+ * channel_newest returns the channel's newest seq as the next writer will
+ * find it: with a dirty snapshot, a send still in flight counts (its
+ * update of chat.channels is the first thing it does).  -1 if there is no
+ * such channel.
+ */
+int64
+chat_channel_newest(Datum channel)
+{
+	Relation	rel = table_open(chat_table("channels"), AccessShareLock);
+	AttrNumber	a_last = chat_column(rel, "last_seq");
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	ScanKeyData key;
+	SnapshotData dirty;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int64		newest = -1;
+
+	if (!OidIsValid(pkey))
+		elog(ERROR, "chat.channels has no primary key");
+	InitDirtySnapshot(dirty);
+	chat_equal_key(&key, rel, "id", F_UUID_EQ, channel);
+	scan = systable_beginscan(rel, pkey, true, &dirty, 1, &key);
+	/* every version a writer could still make the newest: the highest */
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		last = heap_getattr(tup, a_last, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			newest = Max(newest, DatumGetInt64(last));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return newest;
+}
+
+/*
+ * chat__channel_newest (chat._channel_newest(uuid)): chat_channel_newest
+ * for chat_notifications_claim.
+ */
+Datum
+chat__channel_newest(PG_FUNCTION_ARGS)
+{
+	int64		newest = chat_channel_newest(PG_GETARG_DATUM(0));
+
+	if (newest < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(newest);
+}
+
+/*
+ * entries_covered tells whether user has an entry of channel that the
+ * cancel deletes after the user's marker moved to marker: a claimed one
+ * whose newest message is at or below it, or an open one when the marker
+ * reached the channel's newest message.  *all_read says which of the two.
+ */
+static bool
+entries_covered(Datum channel, Datum user, int64 marker, bool *all_read)
+{
+	Relation	rel = table_open(chat_table("notifications"), AccessShareLock);
+	AttrNumber	a_last = chat_column(rel, "last_seq");
+	AttrNumber	a_claims = chat_column(rel, "claims");
+	ScanKeyData key[2];
+	Snapshot	snap;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	int			newest_known = 0;	/* 0: not read yet, 1: *all_read holds */
+
+	*all_read = false;
+	chat_equal_key(&key[0], rel, "channel_id", F_UUID_EQ, channel);
+	chat_equal_key(&key[1], rel, "user_id", F_TEXTEQ, user);
+	snap = chat_statement_snapshot();
+	scan = systable_beginscan(rel, chat_table("notifications_member_idx"), true, snap, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		null_last;
+		bool		null_claims;
+		Datum		last = heap_getattr(tup, a_last, RelationGetDescr(rel), &null_last);
+		Datum		claims = heap_getattr(tup, a_claims, RelationGetDescr(rel), &null_claims);
+
+		if (null_last || null_claims || DatumGetInt64(last) > marker)
+			continue;
+		if (DatumGetInt32(claims) > 0)
+		{
+			found = true;
+			continue;
+		}
+
+		/*
+		 * An open entry holds only where its messages begin: it goes when
+		 * nothing after the marker can be counted in it, including a send in
+		 * flight that found the entry and so wrote none.
+		 */
+		if (newest_known == 0)
+		{
+			int64		newest = chat_channel_newest(channel);
+
+			*all_read = newest >= 0 && newest <= marker;
+			newest_known = 1;
+		}
+		found = *all_read;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*
@@ -370,8 +678,10 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TimestampTz now;
-	Datum		args[2];
-	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', 'n', 'n'};
+	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, UUIDARRAYOID, TEXTARRAYOID};
+	Pairs		pairs = {NIL, NIL, false};
 	SPIPlanPtr	plan;
 	int			nestlevel;
 	int			rc;
@@ -386,8 +696,29 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 	if (!chat_notifications)
 		return PointerGetDatum(NULL);
 
-	if (!anyone_behind(td))
-		return PointerGetDatum(NULL);
+	now = GetCurrentTimestamp();
+	if (td->tg_newtable != NULL)
+	{
+		bool		judged;
+		HTAB	   *news = statement_news(td, &judged);
+
+		if (judged)
+		{
+			pairs_to_queue(news, now, &pairs);
+			if (pairs.channels == NIL)
+			{
+				hash_destroy(news);
+				return PointerGetDatum(NULL);
+			}
+		}
+		hash_destroy(news);
+		if (judged && pairs.skipped)
+		{
+			args[2] = datum_array(pairs.channels, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+			args[3] = datum_array(pairs.users, TEXTOID, -1, false, TYPALIGN_INT);
+			nulls[2] = nulls[3] = ' ';
+		}
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chat._queue_notifications: SPI_connect failed");
 
@@ -399,14 +730,13 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "chat._queue_notifications: could not register the transition table");
-	now = GetCurrentTimestamp();
 	args[0] = TimestampTzGetDatum(now);
 	args[1] = TimestampTzGetDatum(now + (int64) chat_notify_delay_ms * 1000);
-	if (td->tg_newtable != NULL && tuplestore_tuple_count(td->tg_newtable) > PROBE_MAX_ROWS)
-		plan = chat_keep_plan(&queue_grouped_plan, queue_grouped_sql, 2, types);
+	if (td->tg_newtable != NULL && tuplestore_tuple_count(td->tg_newtable) >= GROUP_MIN_ROWS)
+		plan = chat_keep_plan(&queue_grouped_plan, queue_grouped_sql, 4, types);
 	else
-		plan = chat_keep_plan(&queue_plan, queue_sql, 2, types);
-	rc = SPI_execute_plan(plan, args, NULL, false, 0);
+		plan = chat_keep_plan(&queue_plan, queue_sql, 4, types);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "chat._queue_notifications: the upsert failed: %s",
 			 SPI_result_code_string(rc));
@@ -425,15 +755,20 @@ chat_queue_notifications(PG_FUNCTION_ARGS)
 void
 chat_cancel_covered(Datum channel, Datum user, int64 marker)
 {
-	Datum		args[3] = {channel, user, Int64GetDatum(marker)};
-	Oid			types[3] = {UUIDOID, TEXTOID, INT8OID};
+	bool		all_read;
+	Datum		args[4];
+	Oid			types[4] = {UUIDOID, TEXTOID, INT8OID, BOOLOID};
 	int			rc;
 
-	if (!entries_covered(channel, user, marker))
+	if (!entries_covered(channel, user, marker, &all_read))
 		return;
+	args[0] = channel;
+	args[1] = user;
+	args[2] = Int64GetDatum(marker);
+	args[3] = BoolGetDatum(all_read);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "chat._cancel_notifications: SPI_connect failed");
-	rc = SPI_execute_plan(chat_keep_plan(&cancel_plan, cancel_sql, 3, types),
+	rc = SPI_execute_plan(chat_keep_plan(&cancel_plan, cancel_sql, 4, types),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "chat._cancel_notifications: the delete failed: %s",

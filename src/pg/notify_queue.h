@@ -9,4 +9,10 @@
 
 extern void chat_cancel_covered(Datum channel, Datum user, int64 marker);
 
+/*
+ * chat_channel_newest is the channel's last_seq as its next writer finds
+ * it, a send in flight included (-1: no such channel).
+ */
+extern int64 chat_channel_newest(Datum channel);
+
 #endif							/* CHAT_NOTIFY_QUEUE_H */

@@ -179,12 +179,17 @@ CREATE TABLE chat.notifications (
 	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	user_id		text NOT NULL,
 	channel_id	uuid NOT NULL,
-	-- Messages collected, the first and the newest of them.
-	count		integer NOT NULL CHECK (count >= 1),
+	-- Where the entry's messages begin (first_seq).  The claim counts them
+	-- from chat.messages (chat.notification_queue) and stores what it
+	-- returned: how many, the first and the newest, whether one named the
+	-- user (@user).  An open entry is not rewritten for every message: its
+	-- figures are those of when it was last written (a claim's own
+	-- reopening writes count 0 and no message); chat.notification_queue
+	-- shows what a claim would return now.
+	count		integer NOT NULL CHECK (count >= 0),
 	first_seq	bigint NOT NULL,
 	last_seq	bigint NOT NULL,
-	message_id	uuid NOT NULL,
-	-- One of them named the user (@user).
+	message_id	uuid,
 	mention		boolean NOT NULL DEFAULT false,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	-- When it first became claimable: at once for an offline user,
@@ -198,10 +203,9 @@ CREATE TABLE chat.notifications (
 	CONSTRAINT notifications_member_fkey FOREIGN KEY (channel_id, user_id)
 		REFERENCES chat.channel_members (channel_id, user_id) ON DELETE CASCADE
 )
--- Every message to a member who has not read updates the member's open
--- entry (count, last_seq, message_id: no indexed column).  Half of each
--- page free keeps those updates HOT: with full pages each one also wrote
--- four index entries, and fan-out to groups of 50 ran at half speed.
+-- A claim updates an entry (visible_at, an indexed column); the upsert of
+-- a statement that names members without a settled entry updates theirs
+-- (no indexed column).  Half of each page free keeps the latter HOT.
 WITH (fillfactor = 50);
 -- The open entry of a (user, channel): new messages are added to it.  A
 -- claimed entry is being sent; a message after the claim opens a new one.
@@ -234,6 +238,58 @@ SET search_path = pg_catalog, pg_temp AS $$
 					'{}'::text[])
 	FROM regexp_matches(content, '(?:^|[^[:alnum:]_])@([[:alnum:]_.-]+)', 'g') AS x(m)
 $$;
+
+/*
+ * chat._channel_newest returns the channel's last_seq as its next writer
+ * finds it, a send still in flight included (a dirty read of its row;
+ * NULL: no such channel).  chat_notifications_claim opens a new entry for
+ * such a send, which may have found the claimed entry open and so written
+ * none.
+ */
+CREATE FUNCTION chat._channel_newest(channel uuid) RETURNS bigint
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'chat__channel_newest';
+
+/*
+ * chat.notification_queue: the entries as a claim would return them now.
+ * An open entry is not rewritten for every message, so its figures are
+ * counted here from the tables: the messages from its first_seq to the
+ * channel's newest that the member has not read and wants, by the rules
+ * of the queue (WANTS_MESSAGES in src/pg/notify_queue.c, and
+ * chat._queue_probe on Citus): not their own, not deleted, and either
+ * naming them or sent while the channel was not muted for them and, in a
+ * group, while they take more than direct messages.  count 0: nothing to
+ * tell (a claim drops such an entry).  A claimed entry shows what it was
+ * claimed with.  chat_notifications_claim reads its counts from here.
+ */
+CREATE VIEW chat.notification_queue AS
+SELECT q.id, q.user_id, q.channel_id,
+	   CASE WHEN q.claims = 0 THEN t.count ELSE q.count END AS count,
+	   CASE WHEN q.claims = 0 THEN coalesce(t.first_seq, q.first_seq) ELSE q.first_seq END AS first_seq,
+	   CASE WHEN q.claims = 0 THEN coalesce(t.last_seq, q.last_seq) ELSE q.last_seq END AS last_seq,
+	   CASE WHEN q.claims = 0 THEN t.message_id ELSE q.message_id END AS message_id,
+	   CASE WHEN q.claims = 0 THEN t.mention ELSE q.mention END AS mention,
+	   q.created_at, q.due_at, q.visible_at, q.claims
+FROM chat.notifications AS q
+JOIN chat.channels AS c ON c.id = q.channel_id
+JOIN chat.channel_members AS cm ON cm.channel_id = q.channel_id AND cm.user_id = q.user_id
+LEFT JOIN chat.notify_settings AS s ON s.user_id = q.user_id
+CROSS JOIN LATERAL (
+	SELECT count(*)::integer AS count, min(m.seq) AS first_seq, max(m.seq) AS last_seq,
+		   (array_agg(m.id ORDER BY m.seq DESC))[1] AS message_id,
+		   coalesce(bool_or(x.named), false) AS mention
+	FROM chat.messages AS m
+	CROSS JOIN LATERAL (
+		SELECT strpos(m.content, '@') > 0 AND q.user_id = ANY (chat._mentions(m.content)) AS named
+	) AS x
+	WHERE q.claims = 0 AND m.channel_id = q.channel_id
+	  AND m.seq > greatest(q.first_seq - 1, cm.last_read_seq) AND m.seq <= c.last_seq
+	  AND m.sender_id <> q.user_id AND m.deleted_at IS NULL
+	  AND (x.named
+		   OR ((cm.muted_until IS NULL OR cm.muted_until <= m.created_at)
+			   AND (c.type = 'direct' OR NOT coalesce(s.direct_only, false))))
+) AS t;
+COMMENT ON VIEW chat.notification_queue IS 'The notification queue''s entries with what a claim would return now (open entries counted from the tables).';
 
 /*
  * chat._queue_notifications (AFTER INSERT, per statement; unless
@@ -286,6 +342,7 @@ RETURNS TABLE (id bigint, user_id text, channel_id uuid, channel_type text,
 			   message_id uuid, sender_id text, preview text, mention boolean,
 			   due_at timestamptz, claims integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
 	t timestamptz := clock_timestamp();
 	cand record;
@@ -293,6 +350,9 @@ DECLARE
 	locked bigint[];
 	channels uuid[] := '{}';
 	claimed bigint[] := '{}';
+	fresh bigint[];
+	fresh_upto bigint[];
+	dropped bigint[];
 BEGIN
 	IF max IS NULL THEN
 		RAISE EXCEPTION 'max must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -306,11 +366,14 @@ BEGIN
 	END IF;
 	IF chat._distributed() THEN
 		-- Citus takes no row locks in a statement over many shards (FOR
-		-- UPDATE ... SKIP LOCKED above), nor in a subquery of an UPDATE
+		-- UPDATE ... SKIP LOCKED below), nor in a subquery of an UPDATE
 		-- routed to one.  So: the candidates without locks; then per
 		-- channel, on its node, the rows still visible locked unless a
-		-- concurrent claimer holds them (SKIP LOCKED, as above), and those
-		-- claimed.
+		-- concurrent claimer holds them (SKIP LOCKED, as below), counted
+		-- (chat.notification_queue) and claimed.  Here every send writes
+		-- its members' entries (chat._queue_rows), so an entry's last_seq
+		-- is its newest message, and a send in flight holds its entries:
+		-- none is skipped by a send, and none needs opening again.
 		FOR cand IN EXECUTE format(
 			'SELECT p.channel_id, array_agg(p.id) AS ids FROM ('
 			'	SELECT q.channel_id, q.id FROM chat.notifications AS q '
@@ -327,14 +390,28 @@ BEGIN
 				'FOR UPDATE SKIP LOCKED', cand.channel_id, cand.ids, t) LOOP
 				locked := locked || r.id;
 			END LOOP;
-			IF cardinality(locked) > 0 THEN
-				EXECUTE format(
-					'UPDATE chat.notifications AS q SET visible_at = %L, claims = q.claims + 1 '
-					'WHERE q.channel_id = %L AND q.id = ANY (%L::bigint[])',
-					t + visibility, cand.channel_id, locked);
-				claimed := claimed || locked;
-				channels := channels || cand.channel_id;
+			IF cardinality(locked) = 0 THEN
+				CONTINUE;
 			END IF;
+			FOR r IN EXECUTE format(
+				'SELECT v.id, v.claims, v.count, v.first_seq, v.last_seq, v.message_id, v.mention '
+				'FROM chat.notification_queue AS v '
+				'WHERE v.channel_id = %L AND v.id = ANY (%L::bigint[])',
+				cand.channel_id, locked) LOOP
+				IF r.claims = 0 AND r.count = 0 THEN
+					EXECUTE format('DELETE FROM chat.notifications AS q '
+								   'WHERE q.channel_id = %L AND q.id = %s', cand.channel_id, r.id);
+					CONTINUE;
+				END IF;
+				EXECUTE format(
+					'UPDATE chat.notifications AS q SET visible_at = %L, claims = q.claims + 1, '
+					'	count = %s, first_seq = %s, last_seq = %s, message_id = %L, mention = %L '
+					'WHERE q.channel_id = %L AND q.id = %s',
+					t + visibility, r.count, r.first_seq, r.last_seq, r.message_id, r.mention,
+					cand.channel_id, r.id);
+				claimed := claimed || r.id;
+			END LOOP;
+			channels := channels || cand.channel_id;
 		END LOOP;
 		IF cardinality(claimed) = 0 THEN
 			RETURN;
@@ -350,28 +427,87 @@ BEGIN
 			'ORDER BY c.due_at, c.id', '', channels, claimed);
 		RETURN;
 	END IF;
-	RETURN QUERY
+
+	/*
+	 * Claim, and count what each entry claimed for the first time tells
+	 * (chat.notification_queue: up to the channel's newest message this
+	 * statement sees).  An open entry is claimed only if the member has
+	 * not read the channel's newest message; a claimed one (claimed again
+	 * after its visibility ran out) only if they have not read its own
+	 * newest, and it keeps what it was claimed with.  From here on a send
+	 * that meets one of these entries finds it being changed: its upsert
+	 * waits for this transaction, then opens a new entry.
+	 */
 	WITH picked AS (
 		SELECT q.id FROM chat.notifications AS q
 		WHERE q.visible_at <= t
 		  AND EXISTS (SELECT FROM chat.channel_members AS cm
+					  JOIN chat.channels AS ch ON ch.id = cm.channel_id
 					  WHERE cm.channel_id = q.channel_id AND cm.user_id = q.user_id
-						AND cm.last_read_seq < q.last_seq)
+						AND cm.last_read_seq < CASE WHEN q.claims = 0 THEN ch.last_seq
+													ELSE q.last_seq END)
 		ORDER BY q.visible_at, q.id
 		LIMIT max
 		FOR UPDATE OF q SKIP LOCKED
+	), counted AS (
+		SELECT v.*, ch.last_seq AS upto
+		FROM picked AS p
+		JOIN chat.notification_queue AS v ON v.id = p.id
+		JOIN chat.channels AS ch ON ch.id = v.channel_id
 	), claimed AS (
 		UPDATE chat.notifications AS q
-		SET visible_at = t + visibility, claims = q.claims + 1
-		FROM picked WHERE q.id = picked.id
-		RETURNING q.*
+		SET visible_at = t + visibility, claims = q.claims + 1, count = c.count,
+			first_seq = c.first_seq, last_seq = c.last_seq, message_id = c.message_id,
+			mention = c.mention
+		FROM counted AS c WHERE q.id = c.id
+		RETURNING q.id, c.claims AS claims_before, c.count, c.upto
 	)
+	SELECT coalesce(array_agg(c.id) FILTER (WHERE c.count > 0), '{}'),
+		   array_agg(c.id) FILTER (WHERE c.claims_before = 0),
+		   array_agg(c.upto) FILTER (WHERE c.claims_before = 0),
+		   array_agg(c.id) FILTER (WHERE c.count = 0)
+	INTO claimed, fresh, fresh_upto, dropped FROM claimed AS c;
+
+	/*
+	 * A send still in flight (chat._channel_newest, read now, beyond what
+	 * was counted) may have found an entry open before it was claimed and
+	 * so written nothing: a new entry starts after the counted messages for
+	 * it.  An entry that tells nothing (read, deleted, muted since) goes.
+	 */
+	IF fresh IS NOT NULL THEN
+		WITH f AS (
+			SELECT q.user_id, q.channel_id, u.upto, chat._channel_newest(q.channel_id) AS newest
+			FROM unnest(fresh, fresh_upto) AS u(id, upto)
+			JOIN chat.notifications AS q ON q.id = u.id
+		), gone AS (
+			DELETE FROM chat.notifications AS q WHERE q.id = ANY (dropped)
+		)
+		INSERT INTO chat.notifications AS q
+			(user_id, channel_id, count, first_seq, last_seq, mention, due_at, visible_at)
+		SELECT f.user_id, f.channel_id, 0, f.upto + 1, f.newest, false, d.due, d.due
+		FROM f CROSS JOIN LATERAL (
+			SELECT CASE WHEN chat._user_online(f.user_id)
+						THEN t + current_setting('chat.notify_delay')::interval
+						ELSE t END AS due) AS d
+		WHERE f.newest > f.upto
+		ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE
+		SET first_seq = least(q.first_seq, excluded.first_seq),
+			last_seq = greatest(q.last_seq, excluded.last_seq),
+			due_at = least(q.due_at, excluded.due_at),
+			visible_at = least(q.visible_at, excluded.visible_at);
+	END IF;
+	IF cardinality(claimed) = 0 THEN
+		RETURN;
+	END IF;
+
+	RETURN QUERY
 	SELECT c.id, c.user_id, c.channel_id, ch.type, ch.name, c.count, c.first_seq, c.last_seq,
 		   c.message_id, m.sender_id, left(nullif(m.content, ''), 200), c.mention,
 		   c.due_at, c.claims
-	FROM claimed AS c
+	FROM chat.notifications AS c
 	JOIN chat.channels AS ch ON ch.id = c.channel_id
 	LEFT JOIN chat.messages AS m ON m.id = c.message_id
+	WHERE c.id = ANY (claimed)
 	ORDER BY c.due_at, c.id;
 END
 $$;
@@ -646,10 +782,12 @@ $$;
  * Privileges of the issue 16 objects
  * ------------------------------------------------------------------------
  */
-REVOKE ALL ON chat.notify_settings, chat.notifications, chat.reactions FROM PUBLIC;
+REVOKE ALL ON chat.notify_settings, chat.notifications, chat.notification_queue,
+	chat.reactions FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION
 	chat._user_online(text),
 	chat._mentions(text),
+	chat._channel_newest(uuid),
 	chat._queue_notifications(),
 	chat._cancel_notifications(),
 	chat._hint_reaction(uuid, bigint),
@@ -671,7 +809,8 @@ GRANT EXECUTE ON FUNCTION
 	chat_react(uuid, text, text),
 	chat_unreact(uuid, text, text)
 TO chat_app;
-GRANT SELECT ON chat.notify_settings, chat.notifications, chat.reactions TO chat_app;
+GRANT SELECT ON chat.notify_settings, chat.notifications, chat.notification_queue,
+	chat.reactions TO chat_app;
 
 /* ------------------------------------------------------------------------
  * One home per rule (issue 15)

@@ -103,6 +103,40 @@ async def test_failed_or_rolled_back_send_makes_no_notification(qcluster):
         drain(c)
 
 
+@pytest.fixture(scope="module")
+def lcluster(cluster_factory):
+    """A long online delay: an entry made while its member is online is
+    not due within the test unless something makes it due sooner."""
+    return cluster_factory("notify_long", **{"chat.notify_delay": "'1h'"})
+
+
+async def test_an_entry_due_later_is_due_now_once_its_member_is_gone(lcluster):
+    # An open entry is not rewritten for every message, except when a
+    # message finds its member gone: then it is due at once.
+    c = lcluster
+    a, m = new_user("sender"), new_user("leaving")
+    g = c.group([a, m])
+    drain(c)
+    ca = await c.client(a)
+    cm = await c.client(m)
+    try:
+        k1 = await ca.send_message(g, "first")
+        await cm.wait_message(g)
+        assert claim(c) == []  # m is online: due in an hour
+        await cm.close()
+        wait_until(lambda: not c.sql1("SELECT chat._user_online(%s)", (m,)),
+                   what="m offline")
+        k2 = await ca.send_message(g, "second")
+        assert k2["type"] == "ack"
+        got = claim(c)
+        # both messages, counted when claimed
+        assert [(r[1], r[3], r[4], r[6]) for r in got] == [(m, 2, k2["seq"], "second")]
+        assert k2["seq"] == k1["seq"] + 1
+    finally:
+        await close_all(ca, cm)
+        drain(c)
+
+
 def test_two_claimers_never_get_the_same_entry(qcluster):
     c = qcluster
     a = new_user("a")
