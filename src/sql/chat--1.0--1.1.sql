@@ -490,6 +490,9 @@ BEGIN
 						THEN t + current_setting('chat.notify_delay')::interval
 						ELSE t END AS due) AS d
 		WHERE f.newest > f.upto
+		  -- (a member who left meanwhile has nobody to notify)
+		  AND EXISTS (SELECT FROM chat.channel_members AS cm
+					  WHERE cm.channel_id = f.channel_id AND cm.user_id = f.user_id)
 		ON CONFLICT (user_id, channel_id) WHERE claims = 0 DO UPDATE
 		SET first_seq = least(q.first_seq, excluded.first_seq),
 			last_seq = greatest(q.last_seq, excluded.last_seq),
