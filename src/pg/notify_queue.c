@@ -260,6 +260,9 @@ typedef struct ChannelNews
 {
 	pg_uuid_t	channel;
 	int64		max_seq;		/* of its messages that are not deleted */
+	char	   *top_sender;		/* who sent that one */
+	int			top_len;
+	int64		other_max;		/* the newest one somebody else sent */
 	bool		has_at;			/* one of them may mention somebody */
 } ChannelNews;
 
@@ -314,6 +317,7 @@ statement_news(TriggerData *td, bool *judged)
 	AttrNumber	a_seq = chat_column(td->tg_relation, "seq");
 	AttrNumber	a_deleted = chat_column(td->tg_relation, "deleted_at");
 	AttrNumber	a_content = chat_column(td->tg_relation, "content");
+	AttrNumber	a_sender = chat_column(td->tg_relation, "sender_id");
 	TupleTableSlot *slot;
 	HASHCTL		ctl;
 	HTAB	   *news;
@@ -336,17 +340,23 @@ statement_news(TriggerData *td, bool *judged)
 		bool		null_seq;
 		bool		null_deleted;
 		bool		null_content;
+		bool		null_sender;
 		Datum		channel = slot_getattr(slot, a_channel, &null_channel);
 		Datum		seq = slot_getattr(slot, a_seq, &null_seq);
 		Datum		content;
+		Datum		sender;
+		text	   *who;
+		int64		s;
 		ChannelNews *n;
 		bool		found;
+		bool		same;
 
 		(void) slot_getattr(slot, a_deleted, &null_deleted);
 		if (!null_deleted)
 			continue;			/* a deleted message notifies nobody */
 		content = slot_getattr(slot, a_content, &null_content);
-		if (null_channel || null_seq || null_content)
+		sender = slot_getattr(slot, a_sender, &null_sender);
+		if (null_channel || null_seq || null_content || null_sender)
 		{
 			*judged = false;
 			break;
@@ -355,9 +365,32 @@ statement_news(TriggerData *td, bool *judged)
 		if (!found)
 		{
 			n->max_seq = PG_INT64_MIN;
+			n->other_max = PG_INT64_MIN;
+			n->top_sender = NULL;
+			n->top_len = 0;
 			n->has_at = false;
 		}
-		n->max_seq = Max(n->max_seq, DatumGetInt64(seq));
+
+		/*
+		 * A message is not news to its sender: keep the newest message and
+		 * its sender, and the newest one that anybody else sent.
+		 */
+		who = DatumGetTextPP(sender);
+		s = DatumGetInt64(seq);
+		same = n->top_sender != NULL && n->top_len == VARSIZE_ANY_EXHDR(who) &&
+			memcmp(n->top_sender, VARDATA_ANY(who), n->top_len) == 0;
+		if (s > n->max_seq)
+		{
+			if (!same)
+			{
+				n->other_max = Max(n->other_max, n->max_seq);
+				n->top_len = VARSIZE_ANY_EXHDR(who);
+				n->top_sender = pnstrdup(VARDATA_ANY(who), n->top_len);
+			}
+			n->max_seq = s;
+		}
+		else if (!same)
+			n->other_max = Max(n->other_max, s);
 		if (!n->has_at)
 		{
 			text	   *t = DatumGetTextPP(content);
@@ -408,8 +441,12 @@ members_behind(ChannelNews *n, Snapshot snap, TimestampTz now, int *count)
 
 		if (null_user)
 			continue;
-		if (!null_read && DatumGetInt64(read) >= n->max_seq)
-			continue;
+		t = DatumGetTextPP(user);
+		if (!null_read &&
+			DatumGetInt64(read) >= (n->top_len == VARSIZE_ANY_EXHDR(t) &&
+									memcmp(n->top_sender, VARDATA_ANY(t), n->top_len) == 0 ?
+									n->other_max : n->max_seq))
+			continue;			/* read, or nothing from anybody else */
 		if (!n->has_at && !null_muted && DatumGetTimestampTz(muted) > now)
 			continue;
 		if (*count == cap)
@@ -417,7 +454,6 @@ members_behind(ChannelNews *n, Snapshot snap, TimestampTz now, int *count)
 			cap *= 2;
 			out = repalloc(out, sizeof(Candidate) * cap);
 		}
-		t = DatumGetTextPP(user);
 		out[*count].len = VARSIZE_ANY_EXHDR(t);
 		out[*count].user = pnstrdup(VARDATA_ANY(t), out[*count].len);
 		out[*count].queue = true;
