@@ -292,6 +292,14 @@ pg_uuid_copy(const pg_uuid_t * u)
 	return copy;
 }
 
+/* is t the user (user, len)? (user ids compare by their bytes) */
+static bool
+same_user(const char *user, int len, text * t)
+{
+	return user != NULL && len == VARSIZE_ANY_EXHDR(t) &&
+		memcmp(user, VARDATA_ANY(t), len) == 0;
+}
+
 static int
 candidate_cmp(const void *a, const void *b)
 {
@@ -377,8 +385,7 @@ statement_news(TriggerData *td, bool *judged)
 		 */
 		who = DatumGetTextPP(sender);
 		s = DatumGetInt64(seq);
-		same = n->top_sender != NULL && n->top_len == VARSIZE_ANY_EXHDR(who) &&
-			memcmp(n->top_sender, VARDATA_ANY(who), n->top_len) == 0;
+		same = same_user(n->top_sender, n->top_len, who);
 		if (s > n->max_seq)
 		{
 			if (!same)
@@ -443,8 +450,7 @@ members_behind(ChannelNews *n, Snapshot snap, TimestampTz now, int *count)
 			continue;
 		t = DatumGetTextPP(user);
 		if (!null_read &&
-			DatumGetInt64(read) >= (n->top_len == VARSIZE_ANY_EXHDR(t) &&
-									memcmp(n->top_sender, VARDATA_ANY(t), n->top_len) == 0 ?
+			DatumGetInt64(read) >= (same_user(n->top_sender, n->top_len, t) ?
 									n->other_max : n->max_seq))
 			continue;			/* read, or nothing from anybody else */
 		if (!n->has_at && !null_muted && DatumGetTimestampTz(muted) > now)
