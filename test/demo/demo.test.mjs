@@ -6,7 +6,7 @@
  * being killed with SIGKILL, and say so when its port is taken.
  */
 import assert from 'node:assert/strict';
-import {execFile, spawn} from 'node:child_process';
+import {execFile, execFileSync, spawn} from 'node:child_process';
 import {existsSync, readFileSync} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -45,17 +45,75 @@ function startDemo() {
 		running.delete(d);
 		resolve(d.code);
 	}));
-	/* stop signals the whole group, the way Ctrl-C in a terminal does */
+	/*
+	 * stop signals the whole group, the way Ctrl-C in a terminal does.  If
+	 * make demo outlives it, the error says what was still running and
+	 * what it printed last, and the demo is killed with its cluster, so
+	 * that one failure does not leave port 8765 taken for the next test.
+	 */
 	d.stop = async (sig) => {
 		try {
 			process.kill(-child.pid, sig);
 		} catch {
 			/* gone already */
 		}
-		return within(d.exited, 60000, 'make demo to exit');
+		try {
+			return await within(d.exited, 60000, 'make demo to exit');
+		} catch (e) {
+			e.message += `\n${diagnose(d)}`;
+			await kill(d);
+			throw e;
+		}
 	};
 	running.add(d);
 	return d;
+}
+
+/* diagnose: make demo's processes, the postmaster's, and its last output. */
+function diagnose(d) {
+	let ps = '';
+
+	try {
+		ps = execFileSync('ps', ['-e', '-o', 'pid=,pgid=,stat=,etime=,wchan:14=,args='], {encoding: 'utf8'});
+	} catch (e) {
+		ps = `(ps failed: ${e.message})`;
+	}
+	const procs = ps.split('\n').filter((l) => {
+		const f = l.trim().split(/\s+/);
+
+		return f[1] === String(d.child.pid) || /postgres(:| -D)/.test(l);
+	}).map((l) => l.trim().replace(/\s+/g, ' '));
+	const last = (t) => t.trim().split('\n').slice(-2).join(' | ');
+
+	return [`still running: ${procs.join('; ') || 'nothing'}`,
+		`its stdout ended: ${last(d.out)}`, `its stderr ended: ${last(d.err)}`].join('\n');
+}
+
+/* kill: make demo's group and the cluster it started, without asking. */
+async function kill(d) {
+	try {
+		process.kill(-d.child.pid, 'SIGKILL');
+	} catch {
+		/* gone already */
+	}
+	let pm = 0;
+
+	try {
+		pm = Number(readFileSync(PID_FILE, 'utf8').split('\n')[0]);
+	} catch {
+		return;
+	}
+	for (const sig of ['SIGQUIT', 'SIGKILL']) {
+		try {
+			process.kill(pm, sig);
+		} catch {
+			return;
+		}
+		for (let i = 0; i < 50 && alive(pm); i++)
+			await new Promise((r) => setTimeout(r, 100));
+		if (!alive(pm))
+			return;
+	}
 }
 
 function within(promise, ms, what) {
@@ -132,6 +190,14 @@ function connect(pageUrl) {
 	}), 10000, 'ready');
 }
 
+/* closed closes a socket and waits for the server's close frame. */
+function closed(ws) {
+	return within(new Promise((resolve) => {
+		ws.on('close', resolve);
+		ws.close();
+	}), 10000, 'the close of the WebSocket');
+}
+
 function portAnswers(port) {
 	return new Promise((resolve) => {
 		const s = net.connect(port, '127.0.0.1');
@@ -203,6 +269,7 @@ test('make demo after a crash (SIGKILL) cleans up and runs again', async () => {
 	assert.equal(alive(oldPid), true, 'the crash left the cluster running');
 
 	const second = startDemo();
+	let failure = null;
 
 	try {
 		const {urls} = await started(second);
@@ -212,11 +279,24 @@ test('make demo after a crash (SIGKILL) cleans up and runs again', async () => {
 		const {ws, ready} = await connect(urls.maria.url);
 
 		assert.equal(ready.userId, 'maria');
-		ws.close();
-	} finally {
-		/* stopped also on failure, so that it does not hold the port for the next test */
-		await second.stop('SIGINT');
+		await closed(ws);
+	} catch (e) {
+		failure = e;
 	}
+	/*
+	 * stopped also on failure, so that it does not hold the port for the
+	 * next test; the first error is the one reported
+	 */
+	try {
+		await second.stop('SIGINT');
+	} catch (e) {
+		if (failure)
+			failure.message += `\nthen stopping it: ${e.message}`;
+		else
+			failure = e;
+	}
+	if (failure)
+		throw failure;
 	assert.equal(existsSync(DATA), false);
 });
 
